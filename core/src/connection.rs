@@ -1,1 +1,772 @@
-//! (being written)
+//! The `Connection` state machine: the whole client side of the protocol, without IO.
+//!
+//! # Drive loop
+//!
+//! A `Connection` never reads a clock, a socket or an OS random source. An adapter:
+//!
+//! 1. creates it with [`Connection::new`] (the first [`Action::Connect`] is queued at once);
+//! 2. after **every** call to a `handle_*` method or a command ([`Connection::complete`],
+//!    [`Connection::close`]), drains [`Connection::poll_action`] until it returns `None` and
+//!    performs each action in order;
+//! 3. then sleeps until [`Connection::poll_timeout`] or the next input, whichever comes first,
+//!    and calls [`Connection::handle_timeout`] when the deadline passes (calling it early is a
+//!    harmless no-op);
+//! 4. stops when [`Connection::is_stopped`] (the last action was
+//!    [`Notice::Stopped`]).
+//!
+//! ```
+//! use std::sync::Arc;
+//! use std::time::{Instant, SystemTime};
+//! use open_event_core::config::Config;
+//! use open_event_core::connection::{Action, Connection, Input, Outcome};
+//!
+//! let config = Arc::new(Config::builder("AK123456", "sk098765").build().unwrap());
+//! let start = Instant::now();
+//! let mut conn = Connection::new(config, start, 42);
+//! let Some(Action::Connect(request)) = conn.poll_action() else { panic!() };
+//! assert_eq!(request.url().to_string(), "wss://openapi.wps.cn/v7/event/ws");
+//! let headers = request.headers(SystemTime::UNIX_EPOCH);
+//! assert!(headers.authorization.starts_with("KSO-1 AK123456:"));
+//!
+//! // ... the adapter opens the WebSocket ...
+//! conn.handle_input(start, Input::Opened);
+//! while let Some(action) = conn.poll_action() {
+//!     match action {
+//!         Action::Deliver(delivery) => {
+//!             // run the handler, later:
+//!             conn.complete(start, delivery.token, Outcome::Ok).unwrap();
+//!         }
+//!         Action::Notify(notice) => println!("{notice:?}"),
+//!         _ => {}
+//!     }
+//! }
+//! assert!(conn.poll_timeout().is_some()); // liveness, stable period, ...
+//! ```
+//!
+//! # Behaviour
+//!
+//! - Handshake failures: 401/403 stop for good ([`StopReason::AuthRejected`]); anything else
+//!   reconnects with [`crate::backoff::Backoff`].
+//! - Timeouts: the open (`connect_timeout`), every send (`write_timeout`) and server silence
+//!   (`pong_timeout`, any frame counts as life) each declare the transport dead.
+//! - Events: classify → verify → decrypt → dedup → deliver (at most `max_in_flight` out, then up
+//!   to `read_backlog` queued, then [`Action::PauseReading`]). Invalid frames are counted by
+//!   reason, reported and never acked.
+//! - Acks are bound to the transport that carried the event; a later outcome sends nothing.
+//! - GoAway: PROTOCOL.md §2; the close that follows is expected.
+//! - [`Connection::close`] drains in-flight deliveries (up to `drain_timeout`), sends their
+//!   acks, closes the WebSocket, then reports [`Notice::Stopped`]. Terminal states are sticky.
+
+mod action;
+mod dedup;
+mod input;
+mod timer;
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use action::{
+    Action, ConnectRequest, Delivery, DeliveryToken, DisconnectCause, Message, Notice, Outcome,
+    SendId, StopReason, Transmit,
+};
+pub use input::{CloseInfo, Input, OpenError};
+
+use self::dedup::{AckCode, Dedup, Seen};
+use self::timer::{Timer, TimerTable};
+use crate::backoff::Backoff;
+use crate::codec::{self, Frame, FrameError, GoAway, GoAwayReason};
+use crate::config::Config;
+use crate::crypto::EventCipher;
+use crate::stats::Stats;
+use crate::Event;
+
+/// The client side of one logical event connection (across reconnects).
+///
+/// See the [module docs](self) for the drive loop.
+#[derive(Debug)]
+pub struct Connection {
+    config: Arc<Config>,
+    cipher: EventCipher,
+    backoff: Backoff,
+    state: State,
+    timers: TimerTable,
+    actions: VecDeque<Action>,
+    now: Instant,
+    /// Id of the current (or last) transport; deliveries remember theirs.
+    transport: u64,
+    /// A GoAway arrived on the current transport.
+    goaway: Option<GoAway>,
+    /// Sends not yet confirmed, oldest first, with their deadlines.
+    unconfirmed: VecDeque<(SendId, Instant)>,
+    next_send: u64,
+    in_flight: HashMap<u64, InFlight>,
+    /// Deliveries of the current transport still out (graceful close waits for these).
+    in_flight_here: usize,
+    /// Delivery budgets in start order: `(deadline, seq)`; completed ones are skipped lazily.
+    budgets: VecDeque<(Instant, u64)>,
+    next_seq: u64,
+    backlog: VecDeque<Event>,
+    paused: bool,
+    dedup: Dedup,
+    stats: Stats,
+    stop: Option<StopReason>,
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum State {
+    /// A connect attempt is under way.
+    Connecting,
+    /// The WebSocket is open and events flow.
+    Open,
+    /// Waiting for the reconnect timer.
+    Waiting,
+    /// A graceful close waits for in-flight deliveries.
+    Draining,
+    /// Our close frame is out; waiting for the transport to end.
+    Closing,
+    /// Stopped for good; see [`Connection::stop_reason`].
+    Stopped,
+}
+
+#[derive(Debug)]
+struct InFlight {
+    transport: u64,
+    nonce: String,
+    event_code: String,
+    started: Instant,
+}
+
+/// Misuse of the API by the application (not the peer's fault).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UsageError {
+    /// The token was already completed, or belongs to another `Connection`.
+    #[error(
+        "unknown delivery token: it was already completed or belongs to another Connection; \
+         complete each delivery exactly once"
+    )]
+    UnknownDelivery,
+}
+
+impl Connection {
+    /// A connection that will dial at once (the first action is [`Action::Connect`]).
+    ///
+    /// `seed` drives the reconnect jitter: log it, and a run can be replayed.
+    pub fn new(config: Arc<Config>, now: Instant, seed: u64) -> Self {
+        let mut conn = Self {
+            cipher: EventCipher::new(config.credentials()),
+            backoff: Backoff::new(&config, seed),
+            dedup: Dedup::new(config.dedup(), config.dedup_window(), config.dedup_capacity()),
+            config,
+            state: State::Connecting,
+            timers: TimerTable::default(),
+            actions: VecDeque::new(),
+            now,
+            transport: 0,
+            goaway: None,
+            unconfirmed: VecDeque::new(),
+            next_send: 0,
+            in_flight: HashMap::new(),
+            in_flight_here: 0,
+            budgets: VecDeque::new(),
+            next_seq: 0,
+            backlog: VecDeque::new(),
+            paused: false,
+            stats: Stats::default(),
+            stop: None,
+        };
+        conn.connect(now);
+        conn
+    }
+
+    /// Feeds something that happened to the transport. Never fails: the peer's mistakes become
+    /// [`Notice`]s and state changes. Drain [`Connection::poll_action`] afterwards.
+    pub fn handle_input(&mut self, now: Instant, input: Input<'_>) {
+        let now = self.advance(now);
+        match input {
+            Input::Opened => self.on_opened(now),
+            Input::OpenFailed(err) => self.on_open_failed(now, err),
+            Input::Text(text) => {
+                if self.mark_alive(now) {
+                    self.on_text(now, text);
+                }
+            }
+            Input::Binary(_) => {
+                if self.mark_alive(now) {
+                    self.reject(FrameError::Binary);
+                }
+            }
+            Input::Ping(payload) => {
+                if self.mark_alive(now) {
+                    self.stats.pings += 1;
+                    self.send(now, Message::Pong(payload.to_vec()));
+                }
+            }
+            Input::Pong(_) => {
+                self.mark_alive(now);
+            }
+            Input::Sent(id) => self.on_sent(now, id),
+            Input::Closed(info) => self.on_closed(now, info),
+        }
+    }
+
+    /// Fires every timer due at `now`. Calling it before any deadline is a no-op.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        let now = self.advance(now);
+        while let Some(timer) = self.timers.pop_expired(now) {
+            self.on_timer(now, timer);
+        }
+    }
+
+    /// Reports how the application finished with a delivery; sends its ack (ACK mode) on the
+    /// transport that carried the event, if that one is still up.
+    ///
+    /// # Errors
+    /// [`UsageError::UnknownDelivery`] when the token was already completed.
+    pub fn complete(
+        &mut self,
+        now: Instant,
+        token: DeliveryToken,
+        outcome: Outcome,
+    ) -> Result<(), UsageError> {
+        let now = self.advance(now);
+        let flight = self
+            .in_flight
+            .remove(&token.seq)
+            .filter(|f| f.transport == token.transport)
+            .ok_or(UsageError::UnknownDelivery)?;
+        if flight.transport == self.transport {
+            self.in_flight_here = self.in_flight_here.saturating_sub(1);
+        }
+        while self
+            .budgets
+            .front()
+            .is_some_and(|(_, seq)| !self.in_flight.contains_key(seq))
+        {
+            self.budgets.pop_front();
+        }
+        let ack = match outcome {
+            Outcome::Ok => AckCode { code: 200, msg: None },
+            Outcome::Unhandled => {
+                self.stats.unhandled += 1;
+                AckCode { code: 200, msg: None }
+            }
+            Outcome::Error(msg) => AckCode {
+                code: 500,
+                msg: Some(codec::truncate_ack_msg(&msg).into_owned()),
+            },
+        };
+        if self.state != State::Stopped {
+            let waiting = self.dedup.complete(&flight.nonce, &ack);
+            if self.can_ack(flight.transport) {
+                self.ack(now, &flight.nonce, &ack);
+            } else if self.config.ack_mode() {
+                self.stats.late_outcomes += 1;
+                self.notify(Notice::LateOutcome {
+                    nonce: flight.nonce.clone(),
+                });
+            }
+            // Redeliveries that arrived while the handler ran get the same answer.
+            for transport in waiting {
+                if transport != flight.transport && self.can_ack(transport) {
+                    self.ack(now, &flight.nonce, &ack);
+                }
+            }
+            self.refill(now);
+            if self.state == State::Draining && self.in_flight_here == 0 {
+                self.begin_closing(now);
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a graceful stop: no new events are taken, in-flight deliveries get up to
+    /// `drain_timeout` to complete and be acked, then the WebSocket is closed and
+    /// [`Notice::Stopped`] with [`StopReason::Requested`] is reported. Idempotent.
+    pub fn close(&mut self, now: Instant) {
+        let now = self.advance(now);
+        if self.stop.is_some() {
+            return;
+        }
+        self.stop = Some(StopReason::Requested);
+        self.drop_backlog();
+        match self.state {
+            State::Open => {
+                self.state = State::Draining;
+                if self.in_flight_here == 0 {
+                    self.begin_closing(now);
+                } else {
+                    let at = now + self.config.drain_timeout();
+                    self.timers.set(Timer::Drain, at);
+                }
+            }
+            State::Connecting => {
+                self.push(Action::Disconnect);
+                self.finish(StopReason::Requested);
+            }
+            State::Waiting => self.finish(StopReason::Requested),
+            State::Draining | State::Closing | State::Stopped => {}
+        }
+        if self.state != State::Stopped {
+            // The dropped backlog may have been what paused reading.
+            self.refill(now);
+        }
+    }
+
+    /// The next action to perform, in order; `None` when there is nothing to do.
+    pub fn poll_action(&mut self) -> Option<Action> {
+        self.actions.pop_front()
+    }
+
+    /// The earliest deadline at which [`Connection::handle_timeout`] must be called; `None`
+    /// when no timer is armed (only when stopped).
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> State {
+        self.state
+    }
+
+    /// Whether the connection stopped for good.
+    pub fn is_stopped(&self) -> bool {
+        self.state == State::Stopped
+    }
+
+    /// Why the connection stopped, once it has (or why it is stopping).
+    pub fn stop_reason(&self) -> Option<&StopReason> {
+        self.stop.as_ref()
+    }
+
+    /// The counters.
+    pub fn stats(&self) -> &Stats {
+        &self.stats
+    }
+
+    /// Deliveries handed out and not completed yet.
+    pub fn in_flight(&self) -> usize {
+        self.in_flight.len()
+    }
+
+    /// Whether the adapter was told to pause reading.
+    pub fn is_reading_paused(&self) -> bool {
+        self.paused
+    }
+
+    /// Nonces currently remembered for duplicate suppression.
+    pub fn dedup_len(&self) -> usize {
+        self.dedup.len()
+    }
+
+    // ----- transport lifecycle -------------------------------------------------------------
+
+    fn connect(&mut self, now: Instant) {
+        self.transport += 1;
+        self.state = State::Connecting;
+        self.goaway = None;
+        self.in_flight_here = 0;
+        if self.transport > 1 {
+            self.stats.reconnects += 1;
+        }
+        let at = now + self.config.connect_timeout();
+        self.timers.set(Timer::Connect, at);
+        let attempt = self.backoff.attempt();
+        self.push(Action::Connect(ConnectRequest::new(
+            Arc::clone(&self.config),
+            attempt,
+        )));
+    }
+
+    fn on_opened(&mut self, now: Instant) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.timers.stop(Timer::Connect);
+        self.state = State::Open;
+        self.stats.connects += 1;
+        self.timers.set(Timer::Stable, now + self.config.stable_period());
+        self.mark_alive(now);
+        self.notify(Notice::Connected {
+            reconnect: self.transport > 1,
+        });
+        self.refill(now);
+    }
+
+    fn on_open_failed(&mut self, now: Instant, err: &OpenError) {
+        if self.state != State::Connecting {
+            return;
+        }
+        self.timers.stop(Timer::Connect);
+        if let OpenError::Status {
+            status: status @ (401 | 403),
+        } = *err
+        {
+            let hint = if status == 401 {
+                action::HINT_401
+            } else {
+                action::HINT_403
+            };
+            self.notify(Notice::Disconnected(DisconnectCause::ConnectFailed(
+                err.clone(),
+            )));
+            self.finish(StopReason::AuthRejected { status, hint });
+            return;
+        }
+        self.lost(now, DisconnectCause::ConnectFailed(err.clone()));
+    }
+
+    fn on_closed(&mut self, now: Instant, info: &CloseInfo) {
+        match self.state {
+            State::Open | State::Draining => {
+                let cause = match &self.goaway {
+                    Some(goaway) => DisconnectCause::GoAway(goaway.reason.clone()),
+                    None => DisconnectCause::Closed(info.clone()),
+                };
+                self.lost(now, cause);
+            }
+            State::Closing => {
+                self.notify(Notice::Disconnected(DisconnectCause::Closed(info.clone())));
+                self.finish(StopReason::Requested);
+            }
+            // A connect attempt whose transport ended before `Opened`/`OpenFailed`.
+            State::Connecting => self.lost(now, DisconnectCause::Closed(info.clone())),
+            State::Waiting | State::Stopped => {}
+        }
+    }
+
+    /// The current transport is gone: decide between reconnecting and stopping.
+    fn lost(&mut self, now: Instant, cause: DisconnectCause) {
+        for timer in [
+            Timer::Connect,
+            Timer::Write,
+            Timer::Liveness,
+            Timer::Stable,
+            Timer::Drain,
+            Timer::CloseWait,
+        ] {
+            self.timers.stop(timer);
+        }
+        self.unconfirmed.clear();
+        self.drop_backlog();
+        self.in_flight_here = 0;
+        self.notify(Notice::Disconnected(cause.clone()));
+        if let Some(reason) = self.stop.clone() {
+            self.finish(reason);
+            return;
+        }
+        if let Some(GoAway {
+            reason: GoAwayReason::ConnectionReplaced,
+            message,
+            ..
+        }) = &self.goaway
+        {
+            let message = message.clone();
+            self.finish(StopReason::ConnectionReplaced { message });
+            return;
+        }
+        if !self.config.auto_reconnect() {
+            self.finish(StopReason::ConnectionLost(cause));
+            return;
+        }
+        match self.backoff.next_delay() {
+            Some(delay) => {
+                self.state = State::Waiting;
+                let at = now + delay;
+                self.timers.set(Timer::Reconnect, at);
+                self.notify(Notice::Reconnecting {
+                    attempt: self.backoff.attempt(),
+                    delay,
+                    at,
+                });
+            }
+            None => {
+                let attempts = self.backoff.attempt();
+                self.finish(StopReason::RetriesExhausted {
+                    attempts,
+                    last: cause,
+                });
+            }
+        }
+    }
+
+    /// The core itself declares the transport dead.
+    fn kill(&mut self, now: Instant, cause: DisconnectCause) {
+        self.push(Action::Disconnect);
+        self.lost(now, cause);
+    }
+
+    fn begin_closing(&mut self, now: Instant) {
+        self.timers.stop(Timer::Drain);
+        self.state = State::Closing;
+        self.timers.set(Timer::CloseWait, now + self.config.write_timeout());
+        self.push(Action::Close);
+    }
+
+    fn finish(&mut self, reason: StopReason) {
+        self.state = State::Stopped;
+        self.timers.stop_all();
+        self.unconfirmed.clear();
+        self.backlog.clear();
+        self.stop = Some(reason.clone());
+        self.notify(Notice::Stopped(reason));
+    }
+
+    fn on_timer(&mut self, now: Instant, timer: Timer) {
+        match timer {
+            Timer::Connect => {
+                let timeout = self.config.connect_timeout();
+                self.kill(now, DisconnectCause::ConnectTimeout(timeout));
+            }
+            Timer::Write => {
+                let timeout = self.config.write_timeout();
+                self.kill(now, DisconnectCause::WriteTimeout(timeout));
+            }
+            Timer::Liveness => {
+                let timeout = self.config.pong_timeout();
+                self.kill(now, DisconnectCause::ServerSilent(timeout));
+            }
+            Timer::Stable => self.backoff.reset(),
+            Timer::Reconnect => self.connect(now),
+            Timer::SlowDelivery => self.on_budget_timer(now),
+            Timer::Drain => self.begin_closing(now),
+            Timer::CloseWait => match self.state {
+                State::Closing => {
+                    self.push(Action::Disconnect);
+                    self.finish(StopReason::Requested);
+                }
+                State::Open | State::Draining => {
+                    let reason = self
+                        .goaway
+                        .as_ref()
+                        .map_or(GoAwayReason::Other(String::new()), |g| g.reason.clone());
+                    self.kill(now, DisconnectCause::GoAway(reason));
+                }
+                _ => {}
+            },
+        }
+    }
+
+    // ----- frames --------------------------------------------------------------------------
+
+    /// Records life on the transport; returns whether frames should be processed now.
+    fn mark_alive(&mut self, now: Instant) -> bool {
+        if !matches!(self.state, State::Open | State::Draining | State::Closing) {
+            return false;
+        }
+        self.stats.last_frame_at = Some(now);
+        if !self.paused && self.state != State::Closing {
+            self.timers
+                .set(Timer::Liveness, now + self.config.pong_timeout());
+        }
+        self.state != State::Closing
+    }
+
+    fn on_text(&mut self, now: Instant, text: &str) {
+        match codec::decode(text) {
+            Err(err) => self.reject(err),
+            Ok(Frame::GoAway(goaway)) => self.on_goaway(now, goaway),
+            Ok(Frame::Event(frame)) => {
+                self.stats.events_received += 1;
+                if self.stop.is_some() {
+                    // Draining: not taken, not acked; the server redelivers it.
+                    return;
+                }
+                match self.cipher.open(&frame) {
+                    Ok(event) => self.on_event(now, event),
+                    Err(err) => self.reject(err),
+                }
+            }
+        }
+    }
+
+    fn on_event(&mut self, now: Instant, event: Event) {
+        match self.dedup.observe(now, &event.nonce, self.transport) {
+            Seen::New => {}
+            Seen::Pending => {
+                self.stats.duplicates += 1;
+                self.notify(Notice::Duplicate { nonce: event.nonce });
+                return;
+            }
+            Seen::Done(ack) => {
+                self.stats.duplicates += 1;
+                if self.can_ack(self.transport) {
+                    self.ack(now, &event.nonce, &ack);
+                }
+                self.notify(Notice::Duplicate { nonce: event.nonce });
+                return;
+            }
+        }
+        if self.in_flight.len() < self.config.max_in_flight() {
+            self.deliver(now, event);
+        } else {
+            self.backlog.push_back(event);
+            if self.backlog.len() >= self.config.read_backlog() && !self.paused {
+                self.paused = true;
+                // Our own pause is not the server's silence.
+                self.timers.stop(Timer::Liveness);
+                self.push(Action::PauseReading);
+            }
+        }
+    }
+
+    fn on_goaway(&mut self, now: Instant, goaway: GoAway) {
+        self.stats.goaways += 1;
+        if let (true, Some(ms)) = (goaway.reason.is_reconnectable(), goaway.reconnect_ms)
+            && ms > 0
+        {
+            self.backoff.set_server_delay(Duration::from_millis(ms));
+        }
+        // The server closes the socket next; if it does not, we do.
+        self.timers
+            .set(Timer::CloseWait, now + self.config.write_timeout());
+        self.goaway = Some(goaway.clone());
+        self.notify(Notice::GoAway(goaway));
+    }
+
+    fn reject(&mut self, err: FrameError) {
+        self.stats.rejected[err.kind().index()] += 1;
+        self.notify(Notice::Rejected(err));
+    }
+
+    // ----- deliveries ----------------------------------------------------------------------
+
+    fn deliver(&mut self, now: Instant, event: Event) {
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let token = DeliveryToken {
+            transport: self.transport,
+            seq,
+        };
+        self.in_flight.insert(
+            seq,
+            InFlight {
+                transport: self.transport,
+                nonce: event.nonce.clone(),
+                event_code: event.event_code().to_owned(),
+                started: now,
+            },
+        );
+        self.in_flight_here += 1;
+        let deadline = now + self.config.delivery_budget();
+        self.budgets.push_back((deadline, seq));
+        if self.timers.get(Timer::SlowDelivery).is_none() {
+            self.timers.set(Timer::SlowDelivery, deadline);
+        }
+        self.stats.events_delivered += 1;
+        self.push(Action::Deliver(Delivery { token, event }));
+    }
+
+    /// Moves queued events into free delivery slots and resumes reading when there is room.
+    fn refill(&mut self, now: Instant) {
+        while self.in_flight.len() < self.config.max_in_flight()
+            && self.state == State::Open
+            && let Some(event) = self.backlog.pop_front()
+        {
+            self.deliver(now, event);
+        }
+        // Hysteresis: resume once the backlog is half empty, not at the first free slot.
+        if self.paused && self.backlog.len() <= self.config.read_backlog() / 2 {
+            self.paused = false;
+            if matches!(self.state, State::Open | State::Draining) {
+                self.timers
+                    .set(Timer::Liveness, now + self.config.pong_timeout());
+            }
+            self.push(Action::ResumeReading);
+        }
+    }
+
+    fn drop_backlog(&mut self) {
+        for event in self.backlog.drain(..) {
+            // Never delivered, never acked: the server redelivers it; take that as new.
+            self.dedup.forget(&event.nonce);
+        }
+    }
+
+    fn on_budget_timer(&mut self, now: Instant) {
+        while let Some(&(deadline, seq)) = self.budgets.front() {
+            let Some(flight) = self.in_flight.get(&seq) else {
+                self.budgets.pop_front();
+                continue;
+            };
+            if deadline > now {
+                self.timers.set(Timer::SlowDelivery, deadline);
+                return;
+            }
+            let notice = Notice::SlowDelivery {
+                nonce: flight.nonce.clone(),
+                event_code: flight.event_code.clone(),
+                elapsed: now.saturating_duration_since(flight.started),
+            };
+            self.budgets.pop_front();
+            self.notify(notice);
+        }
+    }
+
+    // ----- sending -------------------------------------------------------------------------
+
+    fn can_ack(&self, transport: u64) -> bool {
+        self.config.ack_mode()
+            && transport == self.transport
+            && matches!(self.state, State::Open | State::Draining)
+    }
+
+    fn ack(&mut self, now: Instant, nonce: &str, ack: &AckCode) {
+        if ack.code == 200 {
+            self.stats.acked_ok += 1;
+        } else {
+            self.stats.acked_error += 1;
+        }
+        let text = codec::encode_ack(nonce, ack.code, ack.msg.as_deref());
+        self.send(
+            now,
+            Message::Ack {
+                nonce: nonce.to_owned(),
+                code: ack.code,
+                text,
+            },
+        );
+    }
+
+    fn send(&mut self, now: Instant, message: Message) {
+        let id = SendId(self.next_send);
+        self.next_send += 1;
+        let deadline = now + self.config.write_timeout();
+        if self.unconfirmed.is_empty() {
+            self.timers.set(Timer::Write, deadline);
+        }
+        self.unconfirmed.push_back((id, deadline));
+        self.push(Action::Send(Transmit { id, message }));
+    }
+
+    fn on_sent(&mut self, _now: Instant, id: SendId) {
+        while self.unconfirmed.front().is_some_and(|(sent, _)| *sent <= id) {
+            self.unconfirmed.pop_front();
+        }
+        match self.unconfirmed.front() {
+            Some(&(_, deadline)) => self.timers.set(Timer::Write, deadline),
+            None => self.timers.stop(Timer::Write),
+        }
+    }
+
+    // ----- plumbing ------------------------------------------------------------------------
+
+    fn notify(&mut self, notice: Notice) {
+        self.push(Action::Notify(notice));
+    }
+
+    fn push(&mut self, action: Action) {
+        self.actions.push_back(action);
+    }
+
+    /// Time never goes backwards inside the core.
+    fn advance(&mut self, now: Instant) -> Instant {
+        if now > self.now {
+            self.now = now;
+        }
+        self.now
+    }
+}

@@ -1,1 +1,340 @@
-//! (being written)
+//! Routing events to handlers by event code.
+//!
+//! A [`Dispatcher`] maps event codes (`topic + "." + operation`) to handlers and may hold one
+//! fallback handler for every other code. It is generic over the handler type `H`, so the async
+//! runtimes and the blocking runtime share this one routing implementation while each picks the
+//! handler type that suits it (a boxed async closure, a boxed blocking closure, a function
+//! pointer, ...). The dispatcher never runs a handler itself: a runtime asks it for the
+//! [`Route`] of an event and runs what it gets.
+//!
+//! # Which handler runs
+//!
+//! 1. The handler registered for the event's exact code with [`Dispatcher::on`] (or one of the
+//!    typed `on_*` methods); registering a code again replaces the earlier handler.
+//! 2. Otherwise the [`fallback`](Dispatcher::fallback) handler, if one is set.
+//! 3. Otherwise nobody: the route is [`Route::Unhandled`]. The runtime then reports
+//!    `Outcome::Unhandled` to the connection, which acks the event with 200 (so the platform does
+//!    not redeliver it) and counts it as unhandled in its stats.
+//!
+//! # Typed handlers
+//!
+//! [`Dispatcher::on_typed`] (and the seven `on_*` shorthands for the events of PROTOCOL.md §6)
+//! register a closure that receives the event together with its payload parsed into a
+//! [`TypedEvent`] model. The runtime's handler type decides how to wrap such a closure by
+//! implementing [`FromTyped`]. When the payload does not parse, the handler fails with
+//! [`typed_payload_error`]'s message and the event is acked with 500.
+//!
+//! # Example
+//!
+//! ```
+//! use open_event_core::Event;
+//! use open_event_core::dispatcher::{Dispatcher, Route};
+//!
+//! type Handler = fn(&Event) -> Result<(), String>;
+//!
+//! fn on_message(event: &Event) -> Result<(), String> {
+//!     println!("message: {}", event.data);
+//!     Ok(())
+//! }
+//!
+//! fn on_anything_else(event: &Event) -> Result<(), String> {
+//!     Err(format!("no handler for {}", event.event_code()))
+//! }
+//!
+//! let mut dispatcher: Dispatcher<Handler> = Dispatcher::new();
+//! dispatcher
+//!     .on("kso.app_chat.message.create", on_message)
+//!     .fallback(on_anything_else);
+//!
+//! let event = Event::new("kso.app_chat.message", "create", 1704067200, "b38c06ba3330d2a3", "{}");
+//! match dispatcher.route(event.event_code()) {
+//!     Route::Handler(handler) | Route::Fallback(handler) => handler(&event)?,
+//!     Route::Unhandled => println!("nobody wants {}", event.event_code()),
+//! }
+//! assert!(dispatcher.has_handler("kso.app_chat.message.create"));
+//! assert!(dispatcher.handles("kso.user.status.update")); // through the fallback
+//! # Ok::<(), String>(())
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+
+use crate::Event;
+use crate::model::{
+    self, AppChatCreate, AppChatMessageCreate, GroupChatDelete, GroupChatMemberRobotCreate,
+    GroupChatMemberRobotDelete, GroupChatMemberUserCreate, GroupChatMemberUserDelete, TypedEvent,
+};
+
+/// Routes events to handlers of type `H` by event code; see the [module docs](self) for the rules.
+#[derive(Clone)]
+pub struct Dispatcher<H> {
+    routes: HashMap<String, H>,
+    fallback: Option<H>,
+}
+
+impl<H> Dispatcher<H> {
+    /// An empty dispatcher: no routes, no fallback, every event is [`Route::Unhandled`].
+    pub fn new() -> Self {
+        Self {
+            routes: HashMap::new(),
+            fallback: None,
+        }
+    }
+
+    /// Registers `handler` for the events whose code is `event_code`, replacing any handler
+    /// registered earlier for the same code.
+    pub fn on(&mut self, event_code: impl Into<String>, handler: H) -> &mut Self {
+        self.routes.insert(event_code.into(), handler);
+        self
+    }
+
+    /// Sets the handler for events no [`on`](Self::on) route matches, replacing any earlier
+    /// fallback.
+    pub fn fallback(&mut self, handler: H) -> &mut Self {
+        self.fallback = Some(handler);
+        self
+    }
+
+    /// Registers a typed handler for `T::EVENT_CODE`: `f` receives the event's payload parsed
+    /// into `T`, wrapped by the runtime's [`FromTyped`] implementation. Replaces any handler
+    /// registered earlier for the same code.
+    pub fn on_typed<T: TypedEvent, F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<T, F>,
+    {
+        self.on(T::EVENT_CODE, H::from_typed(f))
+    }
+
+    /// Registers a typed handler for `kso.app_chat.message.create`: a user sent the app a
+    /// message.
+    pub fn on_app_chat_message_create<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<AppChatMessageCreate, F>,
+    {
+        self.on_typed::<AppChatMessageCreate, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.app_chat.create`: the first chat between a user and the
+    /// bot.
+    pub fn on_app_chat_create<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<AppChatCreate, F>,
+    {
+        self.on_typed::<AppChatCreate, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.xz.app.group_chat.delete`: a group was dissolved.
+    pub fn on_group_chat_delete<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<GroupChatDelete, F>,
+    {
+        self.on_typed::<GroupChatDelete, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.xz.app.group_chat.member.user.create`: users joined a
+    /// group.
+    pub fn on_group_chat_member_user_create<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<GroupChatMemberUserCreate, F>,
+    {
+        self.on_typed::<GroupChatMemberUserCreate, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.xz.app.group_chat.member.user.delete`: users left a
+    /// group.
+    pub fn on_group_chat_member_user_delete<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<GroupChatMemberUserDelete, F>,
+    {
+        self.on_typed::<GroupChatMemberUserDelete, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.xz.app.group_chat.member.robot.create`: the bot joined
+    /// a group.
+    pub fn on_group_chat_member_robot_create<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<GroupChatMemberRobotCreate, F>,
+    {
+        self.on_typed::<GroupChatMemberRobotCreate, F>(f)
+    }
+
+    /// Registers a typed handler for `kso.xz.app.group_chat.member.robot.delete`: the bot left a
+    /// group.
+    pub fn on_group_chat_member_robot_delete<F>(&mut self, f: F) -> &mut Self
+    where
+        H: FromTyped<GroupChatMemberRobotDelete, F>,
+    {
+        self.on_typed::<GroupChatMemberRobotDelete, F>(f)
+    }
+
+    /// Whether a handler is registered for exactly `event_code`. The fallback does not count;
+    /// see [`handles`](Self::handles) for that.
+    pub fn has_handler(&self, event_code: &str) -> bool {
+        self.routes.contains_key(event_code)
+    }
+
+    /// Whether an event with this code would reach some handler: its own route or the fallback.
+    /// `false` means the event would be [`Route::Unhandled`].
+    pub fn handles(&self, event_code: &str) -> bool {
+        self.fallback.is_some() || self.has_handler(event_code)
+    }
+
+    /// The event codes that have a handler of their own, sorted, for stable output (logs, the
+    /// CLI). The fallback is not listed.
+    pub fn event_codes(&self) -> Vec<&str> {
+        let mut codes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        codes.sort_unstable();
+        codes
+    }
+
+    /// Whether a fallback handler is set.
+    pub fn has_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
+    /// Finds the handler for an event code: its own route first, then the fallback.
+    pub fn route(&self, event_code: &str) -> Route<'_, H> {
+        if let Some(handler) = self.routes.get(event_code) {
+            Route::Handler(handler)
+        } else if let Some(handler) = &self.fallback {
+            Route::Fallback(handler)
+        } else {
+            Route::Unhandled
+        }
+    }
+}
+
+impl<H> Default for Dispatcher<H> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<H> fmt::Debug for Dispatcher<H> {
+    /// Shows the registered event codes and whether a fallback is set, not the handlers.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispatcher")
+            .field("event_codes", &self.event_codes())
+            .field("fallback", &self.fallback.is_some())
+            .finish()
+    }
+}
+
+/// Where [`Dispatcher::route`] sends an event.
+///
+/// Deliberately exhaustive: every runtime matches all three cases.
+pub enum Route<'a, H> {
+    /// The handler registered for the event's code.
+    Handler(&'a H),
+    /// No handler for the code; the fallback handler takes the event.
+    Fallback(&'a H),
+    /// No handler and no fallback: the runtime acks the event with 200 and reports it as
+    /// unhandled (`Outcome::Unhandled`), so it is counted but not redelivered.
+    Unhandled,
+}
+
+impl<'a, H> Route<'a, H> {
+    /// The handler to run, whether it is the code's own or the fallback; `None` when unhandled.
+    pub fn handler(&self) -> Option<&'a H> {
+        match *self {
+            Self::Handler(handler) | Self::Fallback(handler) => Some(handler),
+            Self::Unhandled => None,
+        }
+    }
+
+    /// Whether no handler takes the event.
+    pub fn is_unhandled(&self) -> bool {
+        matches!(self, Self::Unhandled)
+    }
+}
+
+impl<H> Clone for Route<'_, H> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<H> Copy for Route<'_, H> {}
+
+impl<H> fmt::Debug for Route<'_, H> {
+    /// Names the case without printing the handler, so `H` need not be `Debug`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Handler(_) => "Handler(..)",
+            Self::Fallback(_) => "Fallback(..)",
+            Self::Unhandled => "Unhandled",
+        })
+    }
+}
+
+/// Implemented by a runtime's handler type: wraps a closure `f` taking the event and its payload
+/// parsed into `T` into a handler that first parses the event's `data` into `T`.
+///
+/// When parsing fails, the handler must not call `f`; it fails instead, with the message of
+/// [`typed_payload_error`], so the event is acked with 500.
+///
+/// ```
+/// use open_event_core::Event;
+/// use open_event_core::dispatcher::{typed_payload_error, Dispatcher, FromTyped};
+/// use open_event_core::model::{AppChatCreate, TypedEvent};
+///
+/// /// A blocking handler: takes the event, says whether it was handled.
+/// struct Handler(Box<dyn Fn(&Event) -> Result<(), String>>);
+///
+/// impl<T, F> FromTyped<T, F> for Handler
+/// where
+///     T: TypedEvent,
+///     F: Fn(&Event, T) -> Result<(), String> + 'static,
+/// {
+///     fn from_typed(f: F) -> Self {
+///         Handler(Box::new(move |event| match event.parse::<T>() {
+///             Ok(payload) => f(event, payload),
+///             Err(err) => Err(typed_payload_error(event, &err)),
+///         }))
+///     }
+/// }
+///
+/// let mut dispatcher: Dispatcher<Handler> = Dispatcher::new();
+/// dispatcher.on_app_chat_create(|_event: &Event, chat: AppChatCreate| {
+///     println!("new chat {} with {}", chat.chat_id, chat.creator.id);
+///     Ok(())
+/// });
+///
+/// let event = Event::new(
+///     "kso.app_chat",
+///     "create",
+///     1704067201,
+///     "0123456789abcdef",
+///     r#"{"chat_id":"chat_1","creator":{"type":"user","id":"u1"},"company_id":"c1"}"#,
+/// );
+/// let handler = dispatcher.route(event.event_code()).handler().unwrap();
+/// assert_eq!((handler.0)(&event), Ok(()));
+/// ```
+pub trait FromTyped<T, F> {
+    /// Wraps `f` into a handler of this type.
+    fn from_typed(f: F) -> Self;
+}
+
+/// The error message of a typed handler whose event payload does not parse into its model.
+///
+/// Runtimes use it in their [`FromTyped`] implementations; the event is then acked with 500 and
+/// this message (which the ack truncates to 256 characters).
+///
+/// ```
+/// use open_event_core::Event;
+/// use open_event_core::dispatcher::typed_payload_error;
+/// use open_event_core::model::AppChatCreate;
+///
+/// let event = Event::new("kso.app_chat", "create", 1704067201, "0123456789abcdef", "{}");
+/// let err = event.parse::<AppChatCreate>().unwrap_err();
+/// let message = typed_payload_error(&event, &err);
+/// assert!(message.starts_with("payload of kso.app_chat.create does not match AppChatCreate: "));
+/// ```
+pub fn typed_payload_error(event: &Event, err: &serde_json::Error) -> String {
+    let code = event.event_code();
+    let model = model::model_name(code).unwrap_or("its typed model");
+    format!(
+        "payload of {code} does not match {model}: {err}; \
+         register an untyped handler with `on(..)` to receive the raw JSON"
+    )
+}

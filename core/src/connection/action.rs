@@ -1,0 +1,338 @@
+//! What the connection asks adapters to do, and what it reports.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use http::Uri;
+
+use crate::Event;
+use crate::codec::{FrameError, GoAway, GoAwayReason};
+use crate::config::Config;
+use crate::kso1::{self, HandshakeHeaders};
+
+use super::input::{CloseInfo, OpenError};
+
+/// The next thing an adapter must do. Drain them with
+/// [`Connection::poll_action`](super::Connection::poll_action) after every input or command.
+///
+/// Deliberately exhaustive: adding a variant must break every adapter at compile time.
+#[derive(Debug)]
+#[allow(clippy::exhaustive_enums)]
+pub enum Action {
+    /// Open a new WebSocket to [`ConnectRequest::url`] with [`ConnectRequest::headers`], then
+    /// report [`Input::Opened`](super::Input::Opened) or
+    /// [`Input::OpenFailed`](super::Input::OpenFailed). The core bounds the attempt with
+    /// `connect_timeout` and answers a late attempt with [`Action::Disconnect`].
+    Connect(ConnectRequest),
+    /// Write this message, then report [`Input::Sent`](super::Input::Sent) with its id once it
+    /// is flushed. Sends must be written in the order they are emitted.
+    Send(Transmit),
+    /// Hand this event to the application; report the result with
+    /// [`Connection::complete`](super::Connection::complete).
+    Deliver(Delivery),
+    /// Stop reading messages from the transport (too many deliveries are out). Reading stays
+    /// paused, across reconnects too, until [`Action::ResumeReading`].
+    PauseReading,
+    /// Read again.
+    ResumeReading,
+    /// Send a WebSocket close frame (code 1000) and wait for the server's close; report
+    /// [`Input::Closed`](super::Input::Closed) when the transport is gone.
+    Close,
+    /// Drop the current transport (or the connect attempt in progress) at once, without a
+    /// close handshake: the core has declared it dead. Do not report `Closed` for it.
+    Disconnect,
+    /// Report this lifecycle notice to the application (logs, metrics, UI).
+    Notify(Notice),
+}
+
+/// Where and how to open the WebSocket.
+#[derive(Clone)]
+pub struct ConnectRequest {
+    config: Arc<Config>,
+    attempt: u32,
+}
+
+impl ConnectRequest {
+    pub(super) fn new(config: Arc<Config>, attempt: u32) -> Self {
+        Self { config, attempt }
+    }
+
+    /// The endpoint URL (`ws://` or `wss://`).
+    pub fn url(&self) -> &Uri {
+        self.config.endpoint()
+    }
+
+    /// The handshake's extra headers (`X-Kso-Date`, `X-Kso-Authorization`, `X-Ack-Mode`), signed
+    /// with KSO-1 for `date` (pass the current wall-clock time; the server rejects a date more
+    /// than a few minutes off).
+    pub fn headers(&self, date: SystemTime) -> HandshakeHeaders {
+        kso1::handshake_headers(
+            self.config.credentials(),
+            self.config.endpoint(),
+            date,
+            self.config.ack_mode(),
+        )
+    }
+
+    /// Consecutive attempts since the last stable connection (0 for the first connect).
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+}
+
+impl fmt::Debug for ConnectRequest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnectRequest")
+            .field("url", &self.url().to_string())
+            .field("attempt", &self.attempt)
+            .finish()
+    }
+}
+
+/// Identifies a send for [`Input::Sent`](super::Input::Sent). Ids increase in emission order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SendId(pub(super) u64);
+
+/// One message to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Transmit {
+    /// Report it back with [`Input::Sent`](super::Input::Sent) once flushed.
+    pub id: SendId,
+    /// What to write.
+    pub message: Message,
+}
+
+/// A message the client writes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[allow(clippy::exhaustive_enums)]
+pub enum Message {
+    /// A Pong frame answering a Ping, carrying its payload.
+    ///
+    /// Exactly one pong must go out per ping. If the WebSocket library already queued a pong by
+    /// itself when it read the ping (tungstenite and async-tungstenite do, and offer no switch),
+    /// do not send a second one: *flush* the writer instead, which writes the queued pong now,
+    /// then report `Sent`. Libraries that do not answer pings send `Pong(payload)` here.
+    Pong(Vec<u8>),
+    /// An ack text frame (PROTOCOL.md §3).
+    Ack {
+        /// The acked event's nonce.
+        nonce: String,
+        /// 200 for success, 500 for a handler error.
+        code: u16,
+        /// The JSON text to send as one text frame.
+        text: String,
+    },
+}
+
+/// An event handed to the application, with the token that completes it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    /// Pass it to [`Connection::complete`](super::Connection::complete).
+    pub token: DeliveryToken,
+    /// The verified and decrypted event.
+    pub event: Event,
+}
+
+/// Identifies one delivery and the transport that carried its event (its ack may only go out
+/// on that transport).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DeliveryToken {
+    pub(super) transport: u64,
+    pub(super) seq: u64,
+}
+
+/// How the application finished with a delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Outcome {
+    /// Handled: acked with code 200.
+    Ok,
+    /// Failed: acked with code 500 and this text (truncated to 256 characters) as `msg`, so
+    /// the server may redeliver.
+    Error(String),
+    /// No handler and no fallback took it: acked 200 (the event is not wanted, a redelivery
+    /// would not change that) and counted in [`Stats::unhandled`](crate::stats::Stats).
+    Unhandled,
+}
+
+impl Outcome {
+    /// An error outcome from anything displayable.
+    pub fn error(err: impl fmt::Display) -> Self {
+        Self::Error(err.to_string())
+    }
+}
+
+/// A lifecycle report for the application.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Notice {
+    /// The WebSocket is open; events flow.
+    Connected {
+        /// Whether an earlier transport of this connection existed.
+        reconnect: bool,
+    },
+    /// The transport is gone; what follows is a `Reconnecting` or a `Stopped`.
+    Disconnected(DisconnectCause),
+    /// A reconnect is scheduled.
+    Reconnecting {
+        /// Consecutive attempts since the last stable connection, this one included.
+        attempt: u32,
+        /// How long until it.
+        delay: Duration,
+        /// When it happens.
+        at: Instant,
+    },
+    /// The server announced it is going away.
+    GoAway(GoAway),
+    /// A frame was rejected (never delivered, never acked with 200).
+    Rejected(FrameError),
+    /// A redelivered event was not delivered again.
+    Duplicate {
+        /// Its nonce.
+        nonce: String,
+    },
+    /// A delivery has run past the delivery budget (the platform expects 3 s).
+    SlowDelivery {
+        /// The event's nonce.
+        nonce: String,
+        /// The event's code.
+        event_code: String,
+        /// How long it has run.
+        elapsed: Duration,
+    },
+    /// An outcome arrived after the transport of its event died: no ack was sent (the server
+    /// redelivers the event).
+    LateOutcome {
+        /// The event's nonce.
+        nonce: String,
+    },
+    /// The connection stopped for good. This is the last action.
+    Stopped(StopReason),
+}
+
+/// Why a transport ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DisconnectCause {
+    /// The connect attempt failed.
+    #[error("connect failed: {0}")]
+    ConnectFailed(OpenError),
+    /// The connect attempt did not finish within `connect_timeout`.
+    #[error("connect timed out after {0:?}")]
+    ConnectTimeout(Duration),
+    /// A write was not confirmed within `write_timeout`.
+    #[error("a write was not confirmed within {0:?}; the connection is dead")]
+    WriteTimeout(Duration),
+    /// The server sent nothing for `pong_timeout`.
+    #[error("the server sent nothing for {0:?}; the connection is dead")]
+    ServerSilent(Duration),
+    /// The server went away after a GoAway (expected, not an error).
+    #[error("the server went away ({0})")]
+    GoAway(GoAwayReason),
+    /// The transport closed or failed.
+    #[error("{0}")]
+    Closed(CloseInfo),
+}
+
+/// Why a connection stopped for good.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum StopReason {
+    /// The application asked ([`Connection::close`](super::Connection::close)).
+    #[error("stopped as requested")]
+    Requested,
+    /// A newer connection of the same app took over (GoAway `connection_replaced`).
+    #[error(
+        "the server replaced this connection with a newer one of the same app ({message}); \
+         make sure only one client per app id runs, or stop the other one"
+    )]
+    ConnectionReplaced {
+        /// The server's message.
+        message: String,
+    },
+    /// The handshake was rejected with 401 or 403: retrying cannot help.
+    #[error("the server rejected the handshake with HTTP {status}: {hint}")]
+    AuthRejected {
+        /// 401 or 403.
+        status: u16,
+        /// What to check.
+        hint: &'static str,
+    },
+    /// `max_retries` consecutive attempts failed.
+    #[error(
+        "gave up after {attempts} consecutive failed attempts (last: {last}); check the \
+         network and the endpoint, or raise max_retries"
+    )]
+    RetriesExhausted {
+        /// How many attempts were made.
+        attempts: u32,
+        /// Why the last one failed.
+        last: DisconnectCause,
+    },
+    /// The transport was lost and auto reconnect is off.
+    #[error("the connection was lost ({0}) and auto reconnect is off")]
+    ConnectionLost(DisconnectCause),
+}
+
+impl StopReason {
+    /// Whether the application asked for this stop (the only non-error ending).
+    pub fn is_requested(&self) -> bool {
+        matches!(self, Self::Requested)
+    }
+}
+
+/// What to check when the platform answers the handshake with 401.
+pub(super) const HINT_401: &str = "check the app id and app secret, and this machine's clock \
+    (the signed X-Kso-Date must be within 15 minutes of the server's time)";
+/// What to check when the platform answers the handshake with 403.
+pub(super) const HINT_403: &str = "the app is not allowed to use the event long connection; \
+    check its permissions and event subscriptions on the WPS open platform console";
+
+impl fmt::Display for Notice {
+    /// One readable line, as the runtimes log it and the CLI prints it.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Connected { reconnect: false } => f.write_str("connected"),
+            Self::Connected { reconnect: true } => f.write_str("reconnected"),
+            Self::Disconnected(cause) => write!(f, "disconnected: {cause}"),
+            Self::Reconnecting { attempt, delay, .. } => write!(
+                f,
+                "reconnecting in {} ms (attempt {attempt})",
+                delay.as_millis()
+            ),
+            Self::GoAway(goaway) => {
+                write!(f, "goaway from the server: {}", goaway.reason.as_str())?;
+                if !goaway.message.is_empty() {
+                    write!(f, " ({})", goaway.message)?;
+                }
+                if let Some(ms) = goaway.reconnect_ms {
+                    write!(f, ", reconnect in {ms} ms")?;
+                }
+                if let GoAwayReason::Other(_) = goaway.reason {
+                    f.write_str(" [unknown reason: treated as reconnectable]")?;
+                }
+                Ok(())
+            }
+            Self::Rejected(err) => write!(f, "frame rejected: {err}"),
+            Self::Duplicate { nonce } => {
+                write!(f, "duplicate event {nonce} not delivered again")
+            }
+            Self::SlowDelivery {
+                nonce,
+                event_code,
+                elapsed,
+            } => write!(
+                f,
+                "handler of {event_code} ({nonce}) has run {:.1} s, past the delivery budget",
+                elapsed.as_secs_f64()
+            ),
+            Self::LateOutcome { nonce } => write!(
+                f,
+                "outcome of {nonce} arrived after its connection closed; not acked, the server \
+                 will redeliver it"
+            ),
+            Self::Stopped(reason) => write!(f, "stopped: {reason}"),
+        }
+    }
+}
