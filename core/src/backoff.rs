@@ -110,7 +110,9 @@ impl Backoff {
 mod tests {
     use super::*;
 
-    fn backoff(f: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder) -> Backoff {
+    fn backoff(
+        f: impl FnOnce(crate::config::ConfigBuilder) -> crate::config::ConfigBuilder,
+    ) -> Backoff {
         Backoff::new(&f(Config::builder("a", "s")).build().unwrap(), 1)
     }
 

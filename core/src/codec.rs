@@ -210,9 +210,7 @@ pub enum FrameError {
     #[error("frame is not valid JSON ({0}); check that the endpoint speaks this protocol")]
     NotJson(String),
     /// The text is JSON, but not an object.
-    #[error(
-        "frame is JSON but not an object; check that the endpoint speaks this protocol"
-    )]
+    #[error("frame is JSON but not an object; check that the endpoint speaks this protocol")]
     NotAnObject,
     /// The frame's `type` is neither `goaway` nor absent.
     #[error(
@@ -861,7 +859,13 @@ mod tests {
 
     #[test]
     fn time_must_be_an_integer() {
-        for bad in ["1.5", "1704067201.0", "\"1704067201\"", "null", "18446744073709551615"] {
+        for bad in [
+            "1.5",
+            "1704067201.0",
+            "\"1704067201\"",
+            "null",
+            "18446744073709551615",
+        ] {
             assert_eq!(
                 decode(&with("time", bad)),
                 Err(FrameError::InvalidField {
@@ -871,7 +875,10 @@ mod tests {
                 "{bad}"
             );
         }
-        assert_eq!(decode(&with("time", "")), Err(FrameError::MissingField("time")));
+        assert_eq!(
+            decode(&with("time", "")),
+            Err(FrameError::MissingField("time"))
+        );
         assert!(decode(&with("time", "-5")).is_ok());
     }
 
@@ -889,7 +896,10 @@ mod tests {
                 }))
             );
             assert!(
-                matches!(decode(&with(field, "5")), Err(FrameError::InvalidField { .. })),
+                matches!(
+                    decode(&with(field, "5")),
+                    Err(FrameError::InvalidField { .. })
+                ),
                 "{field}"
             );
         }
@@ -899,7 +909,10 @@ mod tests {
         ));
         assert!(matches!(
             decode(&with("operation", "\"\"")),
-            Err(FrameError::InvalidField { field: "operation", .. })
+            Err(FrameError::InvalidField {
+                field: "operation",
+                ..
+            })
         ));
     }
 
@@ -927,12 +940,21 @@ mod tests {
         assert!(matches!(decode(""), Err(FrameError::NotJson(_))));
         assert!(matches!(decode("{"), Err(FrameError::NotJson(_))));
         assert!(matches!(decode("nope"), Err(FrameError::NotJson(_))));
-        assert!(matches!(decode(&format!("{EVENT} x")), Err(FrameError::NotJson(_))));
+        assert!(matches!(
+            decode(&format!("{EVENT} x")),
+            Err(FrameError::NotJson(_))
+        ));
         // Deep nesting is skipped without recursion.
         let deep = format!("{{\"x\":{}{}}}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(decode(&deep), Err(FrameError::MissingField("topic")));
-        let deep = EVENT.replace("1704067201", &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)));
-        assert!(matches!(decode(&deep), Err(FrameError::InvalidField { field: "time", .. })));
+        let deep = EVENT.replace(
+            "1704067201",
+            &format!("{}{}", "[".repeat(100_000), "]".repeat(100_000)),
+        );
+        assert!(matches!(
+            decode(&deep),
+            Err(FrameError::InvalidField { field: "time", .. })
+        ));
         let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
         assert_eq!(decode(&deep), Err(FrameError::NotAnObject));
     }
@@ -955,7 +977,8 @@ mod tests {
             ("18446744073709551615", Some(u64::MAX)),
         ];
         for (value, expected) in cases {
-            let text = format!(r#"{{"type":"goaway","reason":"server_shutdown","reconnect_ms":{value}}}"#);
+            let text =
+                format!(r#"{{"type":"goaway","reason":"server_shutdown","reconnect_ms":{value}}}"#);
             let Ok(Frame::GoAway(goaway)) = decode(&text) else {
                 panic!("{value}")
             };
@@ -966,7 +989,12 @@ mod tests {
 
     #[test]
     fn goaway_round_trip() {
-        for reason in ["server_shutdown", "connection_replaced", "heartbeat_timeout", "new"] {
+        for reason in [
+            "server_shutdown",
+            "connection_replaced",
+            "heartbeat_timeout",
+            "new",
+        ] {
             let goaway = GoAway {
                 reason: GoAwayReason::from(reason),
                 message: "m \"quoted\" é".into(),
@@ -1013,8 +1041,14 @@ mod tests {
 
     #[test]
     fn truncation() {
-        assert!(matches!(truncate_ack_msg(&"a".repeat(256)), Cow::Borrowed(_)));
-        assert!(matches!(truncate_ack_msg(&"é".repeat(256)), Cow::Borrowed(_)));
+        assert!(matches!(
+            truncate_ack_msg(&"a".repeat(256)),
+            Cow::Borrowed(_)
+        ));
+        assert!(matches!(
+            truncate_ack_msg(&"é".repeat(256)),
+            Cow::Borrowed(_)
+        ));
         let long = "a".repeat(257);
         let cut = truncate_ack_msg(&long);
         assert_eq!(cut.len(), 256);
@@ -1033,7 +1067,10 @@ mod tests {
         }
         assert_eq!(RejectKind::COUNT, 9);
         assert_eq!(FrameError::NotAnEvent.kind(), RejectKind::Malformed);
-        assert_eq!(FrameError::Padding(String::new()).kind(), RejectKind::Padding);
+        assert_eq!(
+            FrameError::Padding(String::new()).kind(),
+            RejectKind::Padding
+        );
         assert_eq!(RejectKind::NotUtf8.as_str(), "not_utf8");
     }
 }

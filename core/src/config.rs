@@ -358,7 +358,12 @@ impl ConfigBuilder {
         let ms = Duration::from_millis;
         let secs = Duration::from_secs;
         check_duration("reconnect_base", c.reconnect_base, ms(1), secs(3600))?;
-        check_duration("reconnect_max", c.reconnect_max, c.reconnect_base, secs(86_400))?;
+        check_duration(
+            "reconnect_max",
+            c.reconnect_max,
+            c.reconnect_base,
+            secs(86_400),
+        )?;
         check_f64("reconnect_multiplier", c.reconnect_multiplier, 1.0, 10.0)?;
         check_f64("reconnect_jitter", c.reconnect_jitter, 0.0, 1.0)?;
         check_duration("stable_period", c.stable_period, Duration::ZERO, secs(3600))?;
@@ -416,10 +421,7 @@ fn check_app_id(app_id: &str) -> Result<(), ConfigError> {
     if app_id.is_empty() {
         return Err(ConfigError::new("app_id", "is empty", allowed));
     }
-    if let Some(bad) = app_id
-        .chars()
-        .find(|c| !c.is_ascii_graphic() || *c == ':')
-    {
+    if let Some(bad) = app_id.chars().find(|c| !c.is_ascii_graphic() || *c == ':') {
         return Err(ConfigError::new(
             "app_id",
             format!("contains {bad:?}"),
@@ -458,10 +460,20 @@ fn parse_endpoint(choice: EndpointChoice) -> Result<Uri, ConfigError> {
                 allowed,
             ));
         }
-        None => return Err(ConfigError::new(field, format!("`{text}` has no scheme"), allowed)),
+        None => {
+            return Err(ConfigError::new(
+                field,
+                format!("`{text}` has no scheme"),
+                allowed,
+            ));
+        }
     }
     if uri.host().is_none_or(str::is_empty) {
-        return Err(ConfigError::new(field, format!("`{text}` has no host"), allowed));
+        return Err(ConfigError::new(
+            field,
+            format!("`{text}` has no host"),
+            allowed,
+        ));
     }
     Ok(uri)
 }
@@ -493,7 +505,12 @@ fn check_f64(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), 
     Ok(())
 }
 
-fn check_count(field: &'static str, value: usize, min: usize, max: usize) -> Result<(), ConfigError> {
+fn check_count(
+    field: &'static str,
+    value: usize,
+    min: usize,
+    max: usize,
+) -> Result<(), ConfigError> {
     if value < min || value > max {
         return Err(ConfigError::new(
             field,
@@ -502,90 +519,6 @@ fn check_count(field: &'static str, value: usize, min: usize, max: usize) -> Res
         ));
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn builder() -> ConfigBuilder {
-        Config::builder("AK123456", "sk098765")
-    }
-
-    #[test]
-    fn defaults_match_the_protocol() {
-        let c = builder().build().unwrap();
-        assert!(c.ack_mode() && c.auto_reconnect() && c.dedup());
-        assert_eq!(c.reconnect_base(), Duration::from_secs(1));
-        assert_eq!(c.reconnect_max(), Duration::from_secs(60));
-        assert_eq!(c.reconnect_multiplier(), 2.0);
-        assert_eq!(c.reconnect_jitter(), 0.2);
-        assert_eq!(c.max_retries(), None);
-        assert_eq!(c.write_timeout(), Duration::from_secs(10));
-        assert_eq!(c.connect_timeout(), Duration::from_secs(10));
-        assert_eq!(c.pong_timeout(), Duration::from_secs(90));
-        assert_eq!(c.stable_period(), Duration::from_secs(30));
-        assert_eq!(c.dedup_window(), Duration::from_secs(600));
-        assert_eq!(c.dedup_capacity(), 10_000);
-        assert_eq!(c.max_in_flight(), 64);
-        assert_eq!(c.delivery_budget(), Duration::from_secs(3));
-        assert_eq!(c.drain_timeout(), Duration::from_secs(5));
-        assert_eq!(c.endpoint().to_string(), DEFAULT_ENDPOINT);
-    }
-
-    #[test]
-    fn base_url_gets_the_path_and_a_ws_scheme() {
-        let c = builder().base_url("https://example.com/").build().unwrap();
-        assert_eq!(c.endpoint().to_string(), "wss://example.com/v7/event/ws");
-        let c = builder().base_url("http://127.0.0.1:8080").build().unwrap();
-        assert_eq!(c.endpoint().to_string(), "ws://127.0.0.1:8080/v7/event/ws");
-    }
-
-    #[test]
-    fn bad_values_name_their_field() {
-        let cases: Vec<(ConfigBuilder, &str)> = vec![
-            (Config::builder("", "s"), "app_id"),
-            (Config::builder("a:b", "s"), "app_id"),
-            (Config::builder("a b", "s"), "app_id"),
-            (Config::builder("a", ""), "app_secret"),
-            (builder().endpoint("https://x/ws"), "endpoint"),
-            (builder().endpoint("not a url"), "endpoint"),
-            (builder().endpoint("/v7/event/ws"), "endpoint"),
-            (builder().base_url("ftp://x"), "base_url"),
-            (builder().reconnect_base(Duration::ZERO), "reconnect_base"),
-            (
-                builder().reconnect_max(Duration::from_millis(10)),
-                "reconnect_max",
-            ),
-            (builder().reconnect_multiplier(0.5), "reconnect_multiplier"),
-            (builder().reconnect_multiplier(f64::NAN), "reconnect_multiplier"),
-            (builder().reconnect_jitter(-0.1), "reconnect_jitter"),
-            (builder().connect_timeout(Duration::ZERO), "connect_timeout"),
-            (builder().write_timeout(Duration::ZERO), "write_timeout"),
-            (builder().pong_timeout(Duration::ZERO), "pong_timeout"),
-            (builder().dedup_capacity(0), "dedup_capacity"),
-            (builder().max_in_flight(0), "max_in_flight"),
-            (builder().delivery_budget(Duration::ZERO), "delivery_budget"),
-            (
-                builder().drain_timeout(Duration::from_secs(601)),
-                "drain_timeout",
-            ),
-        ];
-        for (b, field) in cases {
-            let err = b.build().unwrap_err();
-            assert_eq!(err.field(), field, "{err}");
-            assert!(err.to_string().contains(field));
-            assert!(!err.to_string().contains("sk098765"));
-        }
-    }
-
-    #[test]
-    fn debug_never_shows_the_secret() {
-        let c = builder().build().unwrap();
-        let text = format!("{c:?} {:?}", builder());
-        assert!(!text.contains("sk098765"), "{text}");
-        assert!(text.contains("AK123456"));
-    }
 }
 
 /// Generates, on a builder type with a field `$field: ConfigBuilder`, one delegating setter per
@@ -643,4 +576,91 @@ macro_rules! delegate_config_setters {
             }
         )*
     };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ConfigBuilder {
+        Config::builder("AK123456", "sk098765")
+    }
+
+    #[test]
+    fn defaults_match_the_protocol() {
+        let c = builder().build().unwrap();
+        assert!(c.ack_mode() && c.auto_reconnect() && c.dedup());
+        assert_eq!(c.reconnect_base(), Duration::from_secs(1));
+        assert_eq!(c.reconnect_max(), Duration::from_secs(60));
+        assert_eq!(c.reconnect_multiplier(), 2.0);
+        assert_eq!(c.reconnect_jitter(), 0.2);
+        assert_eq!(c.max_retries(), None);
+        assert_eq!(c.write_timeout(), Duration::from_secs(10));
+        assert_eq!(c.connect_timeout(), Duration::from_secs(10));
+        assert_eq!(c.pong_timeout(), Duration::from_secs(90));
+        assert_eq!(c.stable_period(), Duration::from_secs(30));
+        assert_eq!(c.dedup_window(), Duration::from_secs(600));
+        assert_eq!(c.dedup_capacity(), 10_000);
+        assert_eq!(c.max_in_flight(), 64);
+        assert_eq!(c.delivery_budget(), Duration::from_secs(3));
+        assert_eq!(c.drain_timeout(), Duration::from_secs(5));
+        assert_eq!(c.endpoint().to_string(), DEFAULT_ENDPOINT);
+    }
+
+    #[test]
+    fn base_url_gets_the_path_and_a_ws_scheme() {
+        let c = builder().base_url("https://example.com/").build().unwrap();
+        assert_eq!(c.endpoint().to_string(), "wss://example.com/v7/event/ws");
+        let c = builder().base_url("http://127.0.0.1:8080").build().unwrap();
+        assert_eq!(c.endpoint().to_string(), "ws://127.0.0.1:8080/v7/event/ws");
+    }
+
+    #[test]
+    fn bad_values_name_their_field() {
+        let cases: Vec<(ConfigBuilder, &str)> = vec![
+            (Config::builder("", "s"), "app_id"),
+            (Config::builder("a:b", "s"), "app_id"),
+            (Config::builder("a b", "s"), "app_id"),
+            (Config::builder("a", ""), "app_secret"),
+            (builder().endpoint("https://x/ws"), "endpoint"),
+            (builder().endpoint("not a url"), "endpoint"),
+            (builder().endpoint("/v7/event/ws"), "endpoint"),
+            (builder().base_url("ftp://x"), "base_url"),
+            (builder().reconnect_base(Duration::ZERO), "reconnect_base"),
+            (
+                builder().reconnect_max(Duration::from_millis(10)),
+                "reconnect_max",
+            ),
+            (builder().reconnect_multiplier(0.5), "reconnect_multiplier"),
+            (
+                builder().reconnect_multiplier(f64::NAN),
+                "reconnect_multiplier",
+            ),
+            (builder().reconnect_jitter(-0.1), "reconnect_jitter"),
+            (builder().connect_timeout(Duration::ZERO), "connect_timeout"),
+            (builder().write_timeout(Duration::ZERO), "write_timeout"),
+            (builder().pong_timeout(Duration::ZERO), "pong_timeout"),
+            (builder().dedup_capacity(0), "dedup_capacity"),
+            (builder().max_in_flight(0), "max_in_flight"),
+            (builder().delivery_budget(Duration::ZERO), "delivery_budget"),
+            (
+                builder().drain_timeout(Duration::from_secs(601)),
+                "drain_timeout",
+            ),
+        ];
+        for (b, field) in cases {
+            let err = b.build().unwrap_err();
+            assert_eq!(err.field(), field, "{err}");
+            assert!(err.to_string().contains(field));
+            assert!(!err.to_string().contains("sk098765"));
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_secret() {
+        let c = builder().build().unwrap();
+        let text = format!("{c:?} {:?}", builder());
+        assert!(!text.contains("sk098765"), "{text}");
+        assert!(text.contains("AK123456"));
+    }
 }

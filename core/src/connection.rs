@@ -74,12 +74,12 @@ pub use input::{CloseInfo, Input, OpenError};
 
 use self::dedup::{AckCode, Dedup, Seen};
 use self::timer::{Timer, TimerTable};
+use crate::Event;
 use crate::backoff::Backoff;
 use crate::codec::{self, Frame, FrameError, GoAway, GoAwayReason};
 use crate::config::Config;
 use crate::crypto::EventCipher;
 use crate::stats::Stats;
-use crate::Event;
 
 /// The client side of one logical event connection (across reconnects).
 ///
@@ -159,7 +159,11 @@ impl Connection {
         let mut conn = Self {
             cipher: EventCipher::new(config.credentials()),
             backoff: Backoff::new(&config, seed),
-            dedup: Dedup::new(config.dedup(), config.dedup_window(), config.dedup_capacity()),
+            dedup: Dedup::new(
+                config.dedup(),
+                config.dedup_window(),
+                config.dedup_capacity(),
+            ),
             config,
             state: State::Connecting,
             timers: TimerTable::default(),
@@ -249,10 +253,16 @@ impl Connection {
             self.budgets.pop_front();
         }
         let ack = match outcome {
-            Outcome::Ok => AckCode { code: 200, msg: None },
+            Outcome::Ok => AckCode {
+                code: 200,
+                msg: None,
+            },
             Outcome::Unhandled => {
                 self.stats.unhandled += 1;
-                AckCode { code: 200, msg: None }
+                AckCode {
+                    code: 200,
+                    msg: None,
+                }
             }
             Outcome::Error(msg) => AckCode {
                 code: 500,
@@ -388,7 +398,8 @@ impl Connection {
         self.timers.stop(Timer::Connect);
         self.state = State::Open;
         self.stats.connects += 1;
-        self.timers.set(Timer::Stable, now + self.config.stable_period());
+        self.timers
+            .set(Timer::Stable, now + self.config.stable_period());
         self.mark_alive(now);
         self.notify(Notice::Connected {
             reconnect: self.transport > 1,
@@ -502,7 +513,8 @@ impl Connection {
     fn begin_closing(&mut self, now: Instant) {
         self.timers.stop(Timer::Drain);
         self.state = State::Closing;
-        self.timers.set(Timer::CloseWait, now + self.config.write_timeout());
+        self.timers
+            .set(Timer::CloseWait, now + self.config.write_timeout());
         self.push(Action::Close);
     }
 
@@ -743,7 +755,11 @@ impl Connection {
     }
 
     fn on_sent(&mut self, _now: Instant, id: SendId) {
-        while self.unconfirmed.front().is_some_and(|(sent, _)| *sent <= id) {
+        while self
+            .unconfirmed
+            .front()
+            .is_some_and(|(sent, _)| *sent <= id)
+        {
             self.unconfirmed.pop_front();
         }
         match self.unconfirmed.front() {

@@ -68,7 +68,7 @@ pub struct Credentials {
 }
 
 impl Credentials {
-    /// Pairs an app id with its secret. Nothing is validated here; [`crate::ConfigBuilder::build`]
+    /// Pairs an app id with its secret. Nothing is validated here; [`crate::config::ConfigBuilder::build`]
     /// checks both.
     pub fn new(app_id: impl Into<String>, app_secret: impl Into<AppSecret>) -> Self {
         Self {

@@ -316,7 +316,10 @@ mod tests {
     use super::*;
 
     fn cipher() -> EventCipher {
-        EventCipher::new(&Credentials::new("AK20240101TEST", "sk_test_secret_0123456789abcdef"))
+        EventCipher::new(&Credentials::new(
+            "AK20240101TEST",
+            "sk_test_secret_0123456789abcdef",
+        ))
     }
 
     #[test]
@@ -377,9 +380,7 @@ mod tests {
     #[test]
     fn signature_covers_fields_but_not_operation() {
         let cipher = cipher();
-        let frame = cipher
-            .seal("t", "o", 5, "0123456789abcdef", "{}")
-            .unwrap();
+        let frame = cipher.seal("t", "o", 5, "0123456789abcdef", "{}").unwrap();
         let mut other = frame.clone();
         other.time = 6;
         assert_eq!(cipher.verify(&other), Err(FrameError::SignatureMismatch));
@@ -397,9 +398,7 @@ mod tests {
     #[test]
     fn signature_encoding_is_strict() {
         let cipher = cipher();
-        let frame = cipher
-            .seal("t", "o", 5, "0123456789abcdef", "{}")
-            .unwrap();
+        let frame = cipher.seal("t", "o", 5, "0123456789abcdef", "{}").unwrap();
         let sig = frame.signature.to_string();
         let variants = [
             format!("{sig}="),
@@ -408,7 +407,11 @@ mod tests {
             sig[..42].to_owned(),
             String::new(),
             // Same length, but non-canonical trailing bits.
-            format!("{}{}", &sig[..42], if sig.ends_with('B') { 'C' } else { 'B' }),
+            format!(
+                "{}{}",
+                &sig[..42],
+                if sig.ends_with('B') { 'C' } else { 'B' }
+            ),
         ];
         for bad in variants {
             if bad.contains(['+', '/']) || bad.len() != 43 || !bad.ends_with(&sig[42..]) {

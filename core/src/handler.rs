@@ -250,9 +250,8 @@ mod tests {
 
     #[test]
     fn blocking_panics_become_outcomes() {
-        let handler = BlockingHandler::new(|e: Event| -> Result<(), String> {
-            panic!("bad {}", e.topic)
-        });
+        let handler =
+            BlockingHandler::new(|e: Event| -> Result<(), String> { panic!("bad {}", e.topic) });
         assert_eq!(
             handler.call(event()),
             Outcome::Error("handler panicked: bad kso.app_chat".into())
@@ -268,6 +267,9 @@ mod tests {
         let Outcome::Error(msg) = block_on(d.handle(event())) else {
             panic!("expected an error")
         };
-        assert!(msg.starts_with("payload of kso.app_chat.create does not match"), "{msg}");
+        assert!(
+            msg.starts_with("payload of kso.app_chat.create does not match"),
+            "{msg}"
+        );
     }
 }

@@ -302,10 +302,9 @@ pub fn request_uri(uri: &http::Uri) -> String {
 
 /// The HMAC state after feeding the whole string to sign.
 fn signing_mac(credentials: &Credentials, request: &Request<'_>) -> Hmac<Sha256> {
-    let mut mac = <Hmac<Sha256> as KeyInit>::new_from_slice(
-        credentials.app_secret().expose().as_bytes(),
-    )
-    .expect("HMAC accepts keys of any length");
+    let mut mac =
+        <Hmac<Sha256> as KeyInit>::new_from_slice(credentials.app_secret().expose().as_bytes())
+            .expect("HMAC accepts keys of any length");
     mac.update(SCHEME.as_bytes());
     mac.update(request.method.as_bytes());
     mac.update(request.request_uri.as_bytes());
@@ -406,7 +405,10 @@ mod tests {
             "KSO-1 AK123456:zz",
         ] {
             assert!(
-                matches!(verify(&creds(), &REQUEST, bad), Err(Kso1Error::Malformed(_))),
+                matches!(
+                    verify(&creds(), &REQUEST, bad),
+                    Err(Kso1Error::Malformed(_))
+                ),
                 "{bad}"
             );
         }

@@ -75,7 +75,13 @@ fn json_object_with_duplicates() -> impl Strategy<Value = String> {
 /// A well-formed event whose fields are altered at random.
 fn mutated_event() -> impl Strategy<Value = String> {
     let base = cipher()
-        .seal("kso.app_chat", "create", 1_704_067_201, "0123456789abcdef", r#"{"chat_id":"c"}"#)
+        .seal(
+            "kso.app_chat",
+            "create",
+            1_704_067_201,
+            "0123456789abcdef",
+            r#"{"chat_id":"c"}"#,
+        )
         .expect("sealable");
     let base: Value = serde_json::from_str(&base.to_json()).expect("JSON");
     (

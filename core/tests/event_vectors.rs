@@ -78,7 +78,11 @@ fn valid_vectors_open_to_the_expected_event() {
         let Ok(Frame::Event(decoded)) = codec::decode(&text) else {
             panic!("{name}: not an event frame")
         };
-        assert_eq!(decoded.event_code(), str_of(expected, "event_code"), "{name}");
+        assert_eq!(
+            decoded.event_code(),
+            str_of(expected, "event_code"),
+            "{name}"
+        );
         assert_eq!(cipher.verify(&decoded), Ok(()), "{name}");
         assert_eq!(
             cipher.decrypt(&decoded).as_deref(),
@@ -124,9 +128,7 @@ fn invalid_vectors_are_rejected_for_their_reason() {
         assert_eq!(vector["expected"]["valid"], false, "{name}");
         let expected = expected_error(name);
         let cipher = cipher_of(&vector);
-        let err = cipher
-            .open_text(&frame_text(&vector))
-            .expect_err(name);
+        let err = cipher.open_text(&frame_text(&vector)).expect_err(name);
         match (&err, &expected) {
             // The padding detail is checked below; here only the variant.
             (FrameError::Padding(_), FrameError::Padding(_)) => {}
@@ -135,7 +137,10 @@ fn invalid_vectors_are_rejected_for_their_reason() {
         assert_eq!(discriminant(&err), discriminant(&expected), "{name}");
         assert_eq!(err.kind(), expected.kind(), "{name}");
         // Messages name the cause and never leak the secret.
-        assert!(!err.to_string().contains(str_of(&vector, "app_secret")), "{name}");
+        assert!(
+            !err.to_string().contains(str_of(&vector, "app_secret")),
+            "{name}"
+        );
     }
 }
 
@@ -174,7 +179,10 @@ fn padding_reasons_are_precise() {
                 let FrameError::Padding(detail) = &err else {
                     panic!("{name}: {err}")
                 };
-                assert!(detail.starts_with("padding byte 0 is invalid PKCS#7"), "{detail}");
+                assert!(
+                    detail.starts_with("padding byte 0 is invalid PKCS#7"),
+                    "{detail}"
+                );
             }
             _ => {}
         }
@@ -188,7 +196,13 @@ fn seal_refuses_a_short_nonce_and_round_trips() {
     assert!(cipher.seal("t", "o", 1, "short", "{}").is_err());
     let data = r#"{"text":"你好 é \" \\ \n"}"#;
     let sealed: EventFrame<'static> = cipher
-        .seal("kso.app_chat.message", "create", 1_704_067_200, "b38c06ba3330d2a3", data)
+        .seal(
+            "kso.app_chat.message",
+            "create",
+            1_704_067_200,
+            "b38c06ba3330d2a3",
+            data,
+        )
         .unwrap();
     let event = cipher.open_text(&sealed.to_json()).unwrap();
     assert_eq!(event.data, data);
@@ -237,7 +251,11 @@ fn control_goaway_vectors() {
         );
         // A GoAway is not an event.
         let cipher = EventCipher::new(&Credentials::new("a", "s"));
-        assert_eq!(cipher.open_text(&text), Err(FrameError::NotAnEvent), "{name}");
+        assert_eq!(
+            cipher.open_text(&text),
+            Err(FrameError::NotAnEvent),
+            "{name}"
+        );
         // Encoding gives back the same JSON value.
         let reencoded: Value = serde_json::from_str(&codec::encode_goaway(&goaway)).unwrap();
         assert_eq!(reencoded, vector["frame"], "{name}");

@@ -38,7 +38,11 @@ fn every_vector_signs_and_verifies() {
         );
         let expected = field(&vector, "expected_authorization");
         assert_eq!(kso1::sign(&credentials, &request), expected, "{name}");
-        assert_eq!(kso1::verify(&credentials, &request, expected), Ok(()), "{name}");
+        assert_eq!(
+            kso1::verify(&credentials, &request, expected),
+            Ok(()),
+            "{name}"
+        );
 
         // Any change to what is signed breaks the signature.
         let altered = Request {

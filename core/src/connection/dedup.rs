@@ -69,8 +69,12 @@ impl Dedup {
                 {
                     self.entries.remove(&oldest);
                 }
-                self.entries
-                    .insert(nonce.to_owned(), Entry::Pending { waiting: Vec::new() });
+                self.entries.insert(
+                    nonce.to_owned(),
+                    Entry::Pending {
+                        waiting: Vec::new(),
+                    },
+                );
                 self.order.push_back((now, nonce.to_owned()));
                 Seen::New
             }

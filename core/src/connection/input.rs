@@ -79,7 +79,9 @@ impl std::fmt::Display for CloseInfo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match (self.error, self.code) {
             (true, _) => write!(f, "transport error: {}", self.reason),
-            (false, Some(code)) if self.reason.is_empty() => write!(f, "closed by the server (code {code})"),
+            (false, Some(code)) if self.reason.is_empty() => {
+                write!(f, "closed by the server (code {code})")
+            }
             (false, Some(code)) => write!(f, "closed by the server (code {code}: {})", self.reason),
             (false, None) => f.write_str("closed by the server"),
         }
