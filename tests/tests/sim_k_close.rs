@@ -1,0 +1,113 @@
+//! (k) Graceful close: stop taking events, drain in-flight deliveries (bounded), send their acks,
+//! close the WebSocket, then a final Stopped notice. Terminal states are sticky.
+
+use std::time::Duration;
+
+use open_event_core::connection::{Input, Notice, State, StopReason};
+use open_event_tests::sim::{Recorded, Sim};
+
+#[test]
+fn close_waits_for_in_flight_acks_then_closes() {
+    let mut sim = Sim::new(|c| c, 1);
+    sim.open();
+    let a = sim.event("kso.app_chat", "create", "{}");
+    let b = sim.event("kso.app_chat", "create", "{}");
+    sim.conn.close(sim.now);
+    sim.drain();
+    assert_eq!(sim.conn.state(), State::Draining);
+    // New events are no longer taken (the server redelivers them later).
+    sim.event("kso.app_chat", "create", "{}");
+    assert_eq!(sim.delivered(), vec![a.clone(), b.clone()]);
+    // Pings are still answered while draining.
+    sim.ping(b"d");
+    sim.advance(Duration::from_secs(1));
+    sim.complete_ok(&a);
+    assert_eq!(sim.conn.state(), State::Draining);
+    let mark = sim.trace.len();
+    sim.complete_ok(&b);
+    let after = sim.since(mark);
+    assert!(matches!(&after[0], Recorded::Ack { nonce, code: 200, .. } if *nonce == b));
+    assert_eq!(after[1], Recorded::Close);
+    assert_eq!(sim.conn.state(), State::Closing);
+    sim.server_close();
+    assert_eq!(
+        sim.notices().last(),
+        Some(&Notice::Stopped(StopReason::Requested))
+    );
+    assert_eq!(sim.acks().len(), 2);
+    assert_eq!(sim.sent_pongs(), vec![b"d".to_vec()]);
+}
+
+#[test]
+fn the_drain_is_bounded_by_the_drain_timeout() {
+    let mut sim = Sim::new(|c| c.drain_timeout(Duration::from_secs(5)), 1);
+    sim.open();
+    let n = sim.event("kso.app_chat", "create", "{}");
+    sim.conn.close(sim.now);
+    sim.drain();
+    sim.advance(Duration::from_millis(4_999));
+    assert_eq!(sim.conn.state(), State::Draining);
+    sim.advance(Duration::from_millis(1));
+    assert_eq!(sim.trace.last().unwrap().1, Recorded::Close);
+    // The server never answers the close: after the write timeout we drop the transport.
+    sim.advance(Duration::from_secs(10));
+    assert_eq!(sim.since(sim.trace.len() - 2), vec![
+        Recorded::Disconnect,
+        Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+    ]);
+    // The late outcome sends nothing.
+    let mark = sim.trace.len();
+    sim.complete_ok(&n);
+    assert!(sim.since(mark).is_empty());
+}
+
+#[test]
+fn close_while_waiting_or_connecting_stops_at_once() {
+    let mut sim = Sim::new(|c| c, 1);
+    sim.conn.close(sim.now);
+    sim.drain();
+    assert_eq!(sim.since(1), vec![
+        Recorded::Disconnect,
+        Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+    ]);
+    let mut sim = Sim::new(|c| c, 1);
+    sim.fail_network();
+    assert_eq!(sim.conn.state(), State::Waiting);
+    sim.conn.close(sim.now);
+    sim.drain();
+    assert!(sim.conn.is_stopped());
+    sim.advance(Duration::from_secs(100));
+    assert_eq!(sim.connects(), 1, "the scheduled reconnect is cancelled");
+}
+
+#[test]
+fn terminal_states_are_sticky() {
+    let mut sim = Sim::new(|c| c, 1);
+    sim.fail_status(401);
+    let reason = sim.conn.stop_reason().cloned();
+    let mark = sim.trace.len();
+    sim.open();
+    sim.ping(b"x");
+    sim.text("{}");
+    sim.input(Input::Binary(b"x"));
+    sim.server_close();
+    sim.conn.close(sim.now);
+    sim.drain();
+    sim.advance(Duration::from_secs(1000));
+    assert!(sim.since(mark).is_empty(), "{:?}", sim.since(mark));
+    assert_eq!(sim.conn.stop_reason().cloned(), reason);
+    assert_eq!(sim.conn.poll_timeout(), None);
+}
+
+#[test]
+fn close_is_idempotent() {
+    let mut sim = Sim::new(|c| c, 1);
+    sim.open();
+    sim.conn.close(sim.now);
+    sim.conn.close(sim.now);
+    sim.drain();
+    assert_eq!(
+        sim.trace.iter().filter(|(_, r)| *r == Recorded::Close).count(),
+        1
+    );
+}
