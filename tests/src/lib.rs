@@ -3,3 +3,8 @@
 #![forbid(unsafe_code)]
 
 pub mod sim;
+
+/// The README's Rust examples, compiled and run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
