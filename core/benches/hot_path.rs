@@ -32,7 +32,13 @@ fn frames(cipher: &EventCipher) -> Vec<String> {
     (0..FRAMES)
         .map(|i| {
             cipher
-                .seal("kso.app_chat.message", "create", 1_704_067_200, &format!("{i:016x}"), &data)
+                .seal(
+                    "kso.app_chat.message",
+                    "create",
+                    1_704_067_200,
+                    &format!("{i:016x}"),
+                    &data,
+                )
                 .unwrap()
                 .to_json()
         })
