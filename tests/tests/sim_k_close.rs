@@ -51,10 +51,13 @@ fn the_drain_is_bounded_by_the_drain_timeout() {
     assert_eq!(sim.trace.last().unwrap().1, Recorded::Close);
     // The server never answers the close: after the write timeout we drop the transport.
     sim.advance(Duration::from_secs(10));
-    assert_eq!(sim.since(sim.trace.len() - 2), vec![
-        Recorded::Disconnect,
-        Recorded::Notice(Notice::Stopped(StopReason::Requested)),
-    ]);
+    assert_eq!(
+        sim.since(sim.trace.len() - 2),
+        vec![
+            Recorded::Disconnect,
+            Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+        ]
+    );
     // The late outcome sends nothing.
     let mark = sim.trace.len();
     sim.complete_ok(&n);
@@ -66,10 +69,13 @@ fn close_while_waiting_or_connecting_stops_at_once() {
     let mut sim = Sim::new(|c| c, 1);
     sim.conn.close(sim.now);
     sim.drain();
-    assert_eq!(sim.since(1), vec![
-        Recorded::Disconnect,
-        Recorded::Notice(Notice::Stopped(StopReason::Requested)),
-    ]);
+    assert_eq!(
+        sim.since(1),
+        vec![
+            Recorded::Disconnect,
+            Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+        ]
+    );
     let mut sim = Sim::new(|c| c, 1);
     sim.fail_network();
     assert_eq!(sim.conn.state(), State::Waiting);
@@ -107,7 +113,10 @@ fn close_is_idempotent() {
     sim.conn.close(sim.now);
     sim.drain();
     assert_eq!(
-        sim.trace.iter().filter(|(_, r)| *r == Recorded::Close).count(),
+        sim.trace
+            .iter()
+            .filter(|(_, r)| *r == Recorded::Close)
+            .count(),
         1
     );
 }
