@@ -352,6 +352,18 @@ impl Connection {
         self.stop.as_ref()
     }
 
+    /// How the connection ended, once it has: `Ok(())` for a requested stop, the reason
+    /// otherwise. This is what a runtime's `run()` returns.
+    pub fn result(&self) -> Option<Result<(), StopReason>> {
+        if !self.is_stopped() {
+            return None;
+        }
+        match &self.stop {
+            Some(StopReason::Requested) | None => Some(Ok(())),
+            Some(reason) => Some(Err(reason.clone())),
+        }
+    }
+
     /// The counters.
     pub fn stats(&self) -> &Stats {
         &self.stats
@@ -495,7 +507,8 @@ impl Connection {
                 });
             }
             None => {
-                let attempts = self.backoff.attempt();
+                // Every attempt since the last stable connection failed, the first included.
+                let attempts = self.backoff.attempt() + 1;
                 self.finish(StopReason::RetriesExhausted {
                     attempts,
                     last: cause,

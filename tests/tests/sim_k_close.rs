@@ -36,6 +36,7 @@ fn close_waits_for_in_flight_acks_then_closes() {
     );
     assert_eq!(sim.acks().len(), 2);
     assert_eq!(sim.sent_pongs(), vec![b"d".to_vec()]);
+    assert_eq!(sim.conn.result(), Some(Ok(())));
 }
 
 #[test]

@@ -265,7 +265,7 @@ pub enum StopReason {
          network and the endpoint, or raise max_retries"
     )]
     RetriesExhausted {
-        /// How many attempts were made.
+        /// Consecutive failed attempts, the first one included (`max_retries + 1`).
         attempts: u32,
         /// Why the last one failed.
         last: DisconnectCause,
