@@ -143,6 +143,9 @@ fn retries_exhausted_stops_with_the_last_cause() {
     };
     assert_eq!(attempts, 3, "the first attempt and two retries");
     assert!(last.to_string().contains("503"), "{last}");
-    assert_eq!(sim.conn.result(), Some(Err(sim.conn.stop_reason().cloned().unwrap())));
+    assert_eq!(
+        sim.conn.result(),
+        Some(Err(sim.conn.stop_reason().cloned().unwrap()))
+    );
     assert_eq!(sim.connects(), 3, "initial connect + 2 retries");
 }

@@ -1,0 +1,50 @@
+//! The smallest working program: print every event, stop gracefully on Ctrl+C.
+//!
+//! ```sh
+//! OPEN_EVENT_APP_ID=AK... OPEN_EVENT_APP_SECRET=... cargo run -p open-event-tokio --example tokio_minimal
+//! ```
+//!
+//! Environment: `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET` (required), `OPEN_EVENT_ENDPOINT`
+//! (optional, e.g. the emulator's `ws://127.0.0.1:PORT/v7/event/ws`; default: the platform),
+//! `OPEN_EVENT_CA_FILE` (optional PEM CA for a `wss://` endpoint with a private certificate).
+
+use std::io::IsTerminal;
+
+use open_event_tokio::Client;
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+
+    let var = |name: &str| {
+        std::env::var(name).map_err(|_| format!("set the environment variable {name}"))
+    };
+    let mut builder = Client::builder(var("OPEN_EVENT_APP_ID")?, var("OPEN_EVENT_APP_SECRET")?)
+        .handler(|event| async move {
+            println!("{} {} {}", event.event_code(), event.nonce, event.data);
+            Ok::<(), std::io::Error>(())
+        });
+    if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
+        builder = builder.endpoint(endpoint);
+    }
+    if let Ok(ca_file) = std::env::var("OPEN_EVENT_CA_FILE") {
+        builder = builder.ca_file(ca_file);
+    }
+    let client = builder.build()?;
+
+    let handle = client.handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("stopping: finishing in-flight events first (Ctrl+C again to abort)");
+            handle.stop();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    client.run().await?;
+    Ok(())
+}

@@ -1,0 +1,132 @@
+//! The WebSocket upgrade request and the WebSocket limits.
+
+use std::time::SystemTime;
+
+use http::header::{HeaderName, HeaderValue};
+use open_event_core::connection::ConnectRequest;
+use tungstenite::client::IntoClientRequest;
+use tungstenite::handshake::client::Request;
+use tungstenite::protocol::WebSocketConfig;
+
+use crate::TransportError;
+
+/// The `User-Agent` sent with the upgrade and with proxy CONNECT requests.
+pub const USER_AGENT: &str = concat!("open-event-rs/", env!("CARGO_PKG_VERSION"));
+
+/// The largest message (and frame) accepted from the server: events are small JSON texts, so
+/// 16 MiB is generous while bounding what a broken server can make us buffer.
+const MAX_MESSAGE: usize = 16 << 20;
+
+/// The WebSocket upgrade request for `request`: its URL as a client request (`Host`,
+/// `Upgrade`, `Sec-WebSocket-Key`, ...) plus the signed KSO-1 headers for `date` (pass
+/// `SystemTime::now()`) and a `User-Agent`.
+///
+/// # Errors
+/// [`TransportError::Request`] when the URL or a header value cannot be put on the wire.
+pub fn client_request(
+    request: &ConnectRequest,
+    date: SystemTime,
+) -> Result<Request, TransportError> {
+    let mut req = request
+        .url()
+        .into_client_request()
+        .map_err(|e| TransportError::Request(e.to_string()))?;
+    let headers = req.headers_mut();
+    headers.insert(
+        http::header::USER_AGENT,
+        HeaderValue::from_static(USER_AGENT),
+    );
+    for (name, value) in request.headers(date).iter() {
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| TransportError::Request(format!("header name {name}: {e}")))?;
+        // The value is not shown: it carries the signature.
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            TransportError::Request(format!(
+                "header {name} holds characters HTTP does not allow"
+            ))
+        })?;
+        headers.insert(name, value);
+    }
+    Ok(req)
+}
+
+/// The WebSocket settings every runtime uses: messages and frames up to 16 MiB, a 16 KiB read
+/// buffer (events are small), writes flushed by the runtime and a bounded write buffer.
+pub fn websocket_config() -> WebSocketConfig {
+    WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE))
+        .max_frame_size(Some(MAX_MESSAGE))
+        .read_buffer_size(16 * 1024)
+        .write_buffer_size(16 * 1024)
+        .max_write_buffer_size(1 << 20)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::time::{Duration, Instant, UNIX_EPOCH};
+
+    use open_event_core::config::Config;
+    use open_event_core::connection::{Action, Connection};
+    use open_event_core::kso1;
+
+    use super::*;
+
+    fn connect_request(endpoint: &str, ack_mode: bool) -> ConnectRequest {
+        let config = Config::builder("AK123456", "sk098765")
+            .endpoint(endpoint)
+            .ack_mode(ack_mode)
+            .build()
+            .unwrap();
+        let mut conn = Connection::new(Arc::new(config), Instant::now(), 1);
+        match conn.poll_action() {
+            Some(Action::Connect(req)) => req,
+            other => panic!("expected Connect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn request_carries_the_upgrade_and_signed_headers() {
+        let req = connect_request("ws://127.0.0.1:9000/v7/event/ws?x=1", true);
+        let date = UNIX_EPOCH + Duration::from_secs(1_136_214_245);
+        let http = client_request(&req, date).unwrap();
+        assert_eq!(
+            http.uri().to_string(),
+            "ws://127.0.0.1:9000/v7/event/ws?x=1"
+        );
+        let h = http.headers();
+        assert_eq!(h["host"], "127.0.0.1:9000");
+        assert_eq!(h["upgrade"], "websocket");
+        assert_eq!(h["sec-websocket-version"], "13");
+        assert!(h.contains_key("sec-websocket-key"));
+        assert_eq!(h[kso1::HEADER_DATE], "Mon, 02 Jan 2006 15:04:05 GMT");
+        assert_eq!(h[kso1::HEADER_ACK_MODE], kso1::ACK_MODE_REQUIRED);
+        let expected = req.headers(date);
+        assert_eq!(
+            h[kso1::HEADER_AUTHORIZATION],
+            expected.authorization.as_str()
+        );
+        assert!(
+            h[http::header::USER_AGENT]
+                .to_str()
+                .unwrap()
+                .starts_with("open-event-rs/")
+        );
+    }
+
+    #[test]
+    fn no_ack_mode_header_without_ack_mode() {
+        let req = connect_request("wss://openapi.wps.cn/v7/event/ws", false);
+        let http = client_request(&req, SystemTime::now()).unwrap();
+        assert!(!http.headers().contains_key(kso1::HEADER_ACK_MODE));
+    }
+
+    #[test]
+    fn limits_are_deliberate() {
+        let c = websocket_config();
+        assert_eq!(c.max_message_size, Some(16 << 20));
+        assert_eq!(c.max_frame_size, Some(16 << 20));
+        assert!(c.read_buffer_size <= 64 * 1024);
+        assert!(c.max_write_buffer_size > c.write_buffer_size);
+    }
+}
