@@ -41,7 +41,7 @@ pub const ENDPOINT_PATH: &str = "/v7/event/ws";
 /// | stable period (backoff resets after) | 30 s |
 /// | connect timeout / write timeout | 10 s / 10 s |
 /// | pong timeout (server silence) | 90 s |
-/// | dedup | on, 10 min window, 10 000 nonces |
+/// | dedup | on, 10 min window, 10 000 nonces; a failed event's redelivery is acked with its first outcome |
 /// | max in flight deliveries | 64 |
 /// | read backlog (events queued past the in-flight bound) | 64 |
 /// | delivery budget (slow-handler notice) | 3 s |
@@ -79,6 +79,8 @@ pub struct Config {
     dedup_window: Duration,
     /// How many nonces are remembered at most.
     dedup_capacity: usize,
+    /// Whether a nonce whose handler failed is forgotten, so a redelivery runs the handler again.
+    dedup_retry_errors: bool,
     /// Maximum deliveries handed to the application and not yet completed.
     max_in_flight: usize,
     /// Events queued in the core while `max_in_flight` deliveries are out; when it is full too,
@@ -176,6 +178,11 @@ impl Config {
         self.dedup_capacity
     }
 
+    /// Whether a failed nonce is forgotten so its redelivery is handled again.
+    pub fn dedup_retry_errors(&self) -> bool {
+        self.dedup_retry_errors
+    }
+
     /// Maximum deliveries handed to the application and not yet completed.
     pub fn max_in_flight(&self) -> usize {
         self.max_in_flight
@@ -217,6 +224,7 @@ impl fmt::Debug for Config {
             .field("dedup", &self.dedup)
             .field("dedup_window", &self.dedup_window)
             .field("dedup_capacity", &self.dedup_capacity)
+            .field("dedup_retry_errors", &self.dedup_retry_errors)
             .field("max_in_flight", &self.max_in_flight)
             .field("read_backlog", &self.read_backlog)
             .field("delivery_budget", &self.delivery_budget)
@@ -274,6 +282,7 @@ impl ConfigBuilder {
                 dedup: true,
                 dedup_window: Duration::from_secs(600),
                 dedup_capacity: 10_000,
+                dedup_retry_errors: false,
                 max_in_flight: 64,
                 read_backlog: 64,
                 delivery_budget: Duration::from_secs(3),
@@ -326,6 +335,11 @@ impl ConfigBuilder {
         dedup_window: Duration;
         /// How many nonces are remembered. Default 10 000; allowed 1 ..= 10 000 000.
         dedup_capacity: usize;
+        /// What a redelivery of an event whose handler *failed* gets. Default off: it is not
+        /// delivered again and is acked with the first outcome (500 and its message), so a
+        /// failing event is handled at most once per dedup window. On: the failed nonce is
+        /// forgotten, and the redelivery reaches the handler again (a retry).
+        dedup_retry_errors: bool;
         /// In-flight delivery bound. Default 64; allowed 1 ..= 65 536.
         max_in_flight: usize;
         /// Events queued past the in-flight bound before reading pauses. Default 64; allowed
@@ -560,6 +574,7 @@ macro_rules! delegate_config_setters {
             dedup: bool,
             dedup_window: ::std::time::Duration,
             dedup_capacity: usize,
+            dedup_retry_errors: bool,
             max_in_flight: usize,
             read_backlog: usize,
             delivery_budget: ::std::time::Duration,

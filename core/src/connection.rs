@@ -163,6 +163,7 @@ impl Connection {
                 config.dedup(),
                 config.dedup_window(),
                 config.dedup_capacity(),
+                config.dedup_retry_errors(),
             ),
             config,
             state: State::Connecting,

@@ -93,3 +93,19 @@ fn dedup_off_delivers_every_copy() {
     assert_eq!(sim.delivered().len(), 3);
     assert_eq!(sim.conn.stats().duplicates, 0);
 }
+
+#[test]
+fn with_retry_errors_a_failed_event_is_handled_again_on_redelivery() {
+    let mut sim = Sim::new(|c| c.dedup_retry_errors(true), 1);
+    sim.open();
+    sim.event_with_nonce("eeeeeeeeeeeeeeee", "kso.app_chat", "create", "{}");
+    sim.complete("eeeeeeeeeeeeeeee", Outcome::Error("database down".into()));
+    sim.event_with_nonce("eeeeeeeeeeeeeeee", "kso.app_chat", "create", "{}");
+    assert_eq!(sim.delivered().len(), 2, "the redelivery is a retry");
+    sim.complete_ok("eeeeeeeeeeeeeeee");
+    // Once it succeeded, further copies are duplicates acked 200.
+    sim.event_with_nonce("eeeeeeeeeeeeeeee", "kso.app_chat", "create", "{}");
+    assert_eq!(sim.delivered().len(), 2);
+    let codes: Vec<u16> = sim.acks().into_iter().map(|(_, code, _)| code).collect();
+    assert_eq!(codes, vec![500, 200, 200]);
+}

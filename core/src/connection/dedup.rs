@@ -34,16 +34,23 @@ pub(super) struct Dedup {
     enabled: bool,
     window: Duration,
     capacity: usize,
+    retry_errors: bool,
     entries: HashMap<String, Entry>,
     order: VecDeque<(Instant, String)>,
 }
 
 impl Dedup {
-    pub(super) fn new(enabled: bool, window: Duration, capacity: usize) -> Self {
+    pub(super) fn new(
+        enabled: bool,
+        window: Duration,
+        capacity: usize,
+        retry_errors: bool,
+    ) -> Self {
         Self {
             enabled,
             window,
             capacity,
+            retry_errors,
             entries: HashMap::new(),
             order: VecDeque::new(),
         }
@@ -86,6 +93,13 @@ impl Dedup {
         let Some(entry) = self.entries.get_mut(nonce) else {
             return Vec::new();
         };
+        if self.retry_errors && ack.code != 200 {
+            // Forget it: the redelivery the error asks for reaches the handler again.
+            return match self.entries.remove(nonce) {
+                Some(Entry::Pending { waiting }) => waiting,
+                _ => Vec::new(),
+            };
+        }
         match std::mem::replace(entry, Entry::Done(ack.clone())) {
             Entry::Pending { waiting } => waiting,
             done @ Entry::Done(_) => {
