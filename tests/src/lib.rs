@@ -1,9 +1,11 @@
-//! Test support for open-event-rs: the deterministic simulation harnesses used by the scenario
-//! files in `tests/tests/`: [`sim`] (one client against a scripted peer) and [`pair`] (one client
-//! against the emulator's sans-IO server, in memory).
+//! Test support for open-event-rs, used by the scenario files in `tests/tests/`: the
+//! deterministic simulation harnesses [`sim`] (one client against a scripted peer) and [`pair`]
+//! (one client against the emulator's sans-IO server, in memory), and the cross-runtime harness
+//! [`runtimes`] (real clients of every runtime crate against the loopback emulator).
 #![forbid(unsafe_code)]
 
 pub mod pair;
+pub mod runtimes;
 pub mod sim;
 
 /// The README's Rust examples, compiled and run as doc tests.
