@@ -1,0 +1,97 @@
+//! Durations on the command line (`500ms`, `10s`, `2m`, `1h`, `1.5s`) and in messages.
+
+use std::time::Duration;
+
+/// Parses a duration: a non-negative number followed by a unit (`ms`, `s`, `m`, `h`); `0` alone
+/// is accepted too. Used as a clap value parser, so the error is the whole message.
+pub(crate) fn parse(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let bad = || {
+        format!(
+            "invalid duration `{text}`: expected a number with a unit, e.g. 500ms, 10s, 2m or 1h"
+        )
+    };
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or_else(bad)?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(bad());
+    }
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" | "sec" | "secs" => 1_000,
+        "m" | "min" | "mins" => 60_000,
+        "h" | "hr" | "hrs" => 3_600_000,
+        _ => return Err(bad()),
+    };
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole
+            .checked_mul(unit_ms)
+            .map(Duration::from_millis)
+            .ok_or_else(|| format!("duration `{text}` is too long"));
+    }
+    let value: f64 = number.parse().map_err(|_| bad())?;
+    // Millisecond precision is plenty for every setting of this tool.
+    Duration::try_from_secs_f64(value * unit_ms as f64 / 1_000.0)
+        .map_err(|_| format!("duration `{text}` is out of range"))
+}
+
+/// A duration as people read it: `250 ms`, `1.5 s`, `2 min`.
+pub(crate) fn human(d: Duration) -> String {
+    let ms = d.as_millis();
+    if ms < 1_000 {
+        format!("{ms} ms")
+    } else if ms < 60_000 {
+        let secs = d.as_secs_f64();
+        if ms.is_multiple_of(1_000) {
+            format!("{secs:.0} s")
+        } else {
+            format!("{secs:.1} s")
+        }
+    } else if ms.is_multiple_of(60_000) {
+        format!("{} min", ms / 60_000)
+    } else {
+        format!("{:.1} min", d.as_secs_f64() / 60.0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_units_and_fractions() {
+        assert_eq!(parse("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse("1h"), Ok(Duration::from_secs(3600)));
+        assert_eq!(parse("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(parse("0"), Ok(Duration::ZERO));
+        assert_eq!(parse(" 20 ms "), Ok(Duration::from_millis(20)));
+    }
+
+    #[test]
+    fn rejects_junk_with_an_example() {
+        for bad in ["", "10", "s", "ten s", "-1s", "1d", "1.2.3s"] {
+            let err = parse(bad).unwrap_err();
+            assert!(err.contains("500ms"), "{bad}: {err}");
+        }
+        assert!(
+            parse("99999999999999999h")
+                .unwrap_err()
+                .contains("too long")
+        );
+    }
+
+    #[test]
+    fn prints_for_people() {
+        assert_eq!(human(Duration::from_millis(250)), "250 ms");
+        assert_eq!(human(Duration::from_millis(1500)), "1.5 s");
+        assert_eq!(human(Duration::from_secs(3)), "3 s");
+        assert_eq!(human(Duration::from_secs(120)), "2 min");
+    }
+}

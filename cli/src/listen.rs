@@ -1,0 +1,353 @@
+//! `openevent listen`: connect, print or hand every event to a command, ack it.
+
+use std::io::Write;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use open_event_core::Event;
+use open_event_core::config::{Config, DEFAULT_ENDPOINT};
+use open_event_core::connection::{DisconnectCause, Notice};
+use open_event_core::stats::Stats;
+
+use crate::args::ListenArgs;
+use crate::credentials::{self, Prompt};
+use crate::duration::human;
+use crate::exec::Exec;
+use crate::failure::Failure;
+use crate::filter::EventFilter;
+use crate::record::{EventRecord, readable};
+use crate::runtime::{self, App, ClientSpec, HandlerFuture};
+use crate::sink::{Output, Sink, SinkError};
+use crate::stopper::{Stopper, install_signals};
+use crate::style::{Palette, Stream};
+
+pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
+    let status = Status::new(Palette::detect(Stream::Stderr, no_color));
+    let filter = EventFilter::new(&args.events)?;
+    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let sink = Sink::start(args.output.as_deref()).map_err(|(path, err)| {
+        Failure::other(format!(
+            "cannot open {} for appending ({err}); check the path and its permissions",
+            path.display()
+        ))
+    })?;
+    let stopper = Stopper::new();
+    {
+        let status = status.clone();
+        install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
+    }
+    if args.connection.insecure {
+        status.warn(
+            "--insecure: TLS certificates are NOT verified; anyone on the network path can read \
+             and forge events. Use it only against a local test server; prefer --ca-file.",
+        );
+    }
+    let exec = args
+        .exec
+        .as_deref()
+        .map(|command| Exec::new(command, args.exec_timeout));
+    let listener = Arc::new(Listener {
+        filter,
+        json: args.json,
+        record_file: args.output.is_some(),
+        stdout_palette: Palette::detect(Stream::Stdout, no_color),
+        status: status.clone(),
+        sink,
+        exec: exec.clone(),
+        max_events: args.max_events,
+        endpoint: endpoint_text(args),
+        stopper: Arc::clone(&stopper),
+        taken: AtomicU64::new(0),
+        filtered: AtomicU64::new(0),
+        stdout_closed: AtomicBool::new(false),
+        fatal: Mutex::new(None),
+    });
+    status.info(&format!(
+        "connecting to {} as {} ({} runtime){}",
+        listener.endpoint,
+        credentials.app_id(),
+        args.runtime.name(),
+        if listener.filter.is_active() {
+            format!(", events {}", args.events.join(","))
+        } else {
+            String::new()
+        }
+    ));
+    let mut connection = args.connection.clone();
+    if exec.is_none() && connection.max_in_flight.is_none() {
+        // Printing is all there is to do: one at a time keeps the output in arrival order.
+        connection.max_in_flight = Some(1);
+    }
+    let spec = ClientSpec {
+        credentials,
+        connection,
+    };
+    let app: Arc<dyn App> = Arc::clone(&listener) as Arc<dyn App>;
+    let finished = runtime::run(args.runtime, &spec, app, &stopper)?;
+    if let Some(exec) = &exec {
+        // Commands still running after the drain get killed, not orphaned.
+        exec.cancel_all(Duration::from_secs(2));
+    }
+    status.info(&listener.summary(&finished.stats));
+    if let Some(failure) = listener
+        .fatal
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .take()
+    {
+        return Err(failure);
+    }
+    match finished.result {
+        Ok(()) => Ok(()),
+        Err(reason) => Err(Failure::stopped(&reason)),
+    }
+}
+
+/// The endpoint as it will be dialled, for status lines.
+fn endpoint_text(args: &ListenArgs) -> String {
+    let c = &args.connection;
+    let mut builder = Config::builder("status", "status");
+    if let Some(url) = &c.endpoint {
+        builder = builder.endpoint(url.clone());
+    } else if let Some(url) = &c.base_url {
+        builder = builder.base_url(url.clone());
+    }
+    builder.build().map_or_else(
+        |_| {
+            c.endpoint
+                .clone()
+                .or_else(|| c.base_url.clone())
+                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+        },
+        |config| config.endpoint().to_string(),
+    )
+}
+
+/// Status lines on stderr (`openevent: ...`).
+#[derive(Debug, Clone)]
+pub(crate) struct Status {
+    palette: Palette,
+}
+
+impl Status {
+    pub(crate) fn new(palette: Palette) -> Self {
+        Self { palette }
+    }
+
+    pub(crate) fn info(&self, text: &str) {
+        self.print("", text);
+    }
+
+    pub(crate) fn warn(&self, text: &str) {
+        self.print(&self.palette.yellow("warning: "), text);
+    }
+
+    pub(crate) fn error(&self, text: &str) {
+        self.print(&self.palette.red("error: "), text);
+    }
+
+    fn print(&self, level: &str, text: &str) {
+        let line = format!("{}{level}{text}\n", self.palette.dim("openevent: "));
+        let mut err = std::io::stderr().lock();
+        let _ = err.write_all(line.as_bytes()).and_then(|()| err.flush());
+    }
+}
+
+/// The application of `listen`, shared by every runtime.
+struct Listener {
+    filter: EventFilter,
+    json: bool,
+    record_file: bool,
+    stdout_palette: Palette,
+    status: Status,
+    sink: Sink,
+    exec: Option<Exec>,
+    max_events: Option<u64>,
+    endpoint: String,
+    stopper: Arc<Stopper>,
+    /// Events taken for handling (they passed the filter).
+    taken: AtomicU64,
+    filtered: AtomicU64,
+    stdout_closed: AtomicBool,
+    /// An error that must end the run with a non-zero exit code.
+    fatal: Mutex<Option<Failure>>,
+}
+
+impl Listener {
+    async fn handle_event(&self, event: Event) -> Result<(), String> {
+        if !self.filter.matches(event.event_code()) {
+            self.filtered.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(
+                target: "openevent",
+                "{} {} filtered out by --events: acked 200",
+                event.event_code(),
+                event.nonce
+            );
+            return Ok(());
+        }
+        let n = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
+        if let Some(max) = self.max_events
+            && n > max
+        {
+            return Err(format!(
+                "openevent is stopping (--max-events {max} reached); deliver it again later"
+            ));
+        }
+        let line = EventRecord::new(&event).to_line();
+        let mut output = Output {
+            stdout: if self.json {
+                line.clone().into_bytes()
+            } else {
+                readable(&event, self.stdout_palette, "  ").into_bytes()
+            },
+            ..Output::default()
+        };
+        if self.record_file {
+            output.file = line.clone().into_bytes();
+        }
+        if let Err(err) = self.sink.write(output).await {
+            return Err(self.output_failed(err));
+        }
+        let verdict = match &self.exec {
+            Some(exec) => self.run_exec(exec, &event, line).await,
+            None => Ok(()),
+        };
+        tracing::debug!(
+            target: "openevent",
+            "{} {} handled: {}",
+            event.event_code(),
+            event.nonce,
+            match &verdict {
+                Ok(()) => "ack 200".to_owned(),
+                Err(msg) => format!("ack 500 ({msg})"),
+            }
+        );
+        if self.max_events == Some(n) {
+            self.status
+                .info(&format!("handled {n} events (--max-events): stopping"));
+            self.stopper.stop();
+        }
+        verdict
+    }
+
+    async fn run_exec(&self, exec: &Exec, event: &Event, line: String) -> Result<(), String> {
+        let env = vec![
+            ("OPEN_EVENT_CODE", event.event_code().to_owned()),
+            ("OPEN_EVENT_TOPIC", event.topic.clone()),
+            ("OPEN_EVENT_OPERATION", event.operation.clone()),
+            ("OPEN_EVENT_NONCE", event.nonce.clone()),
+        ];
+        let result = exec.run(line.into_bytes(), env).await;
+        let verdict = result.verdict(exec.timeout());
+        let p = self.status.palette;
+        let outcome = match &verdict {
+            Ok(()) => p.green("ack 200"),
+            Err(msg) => p.red(&format!("ack 500: {msg}")),
+        };
+        let note = format!(
+            "{}exec {} {} ({}) -> {}\n",
+            p.dim("openevent: "),
+            event.event_code(),
+            event.nonce,
+            human(result.elapsed),
+            outcome,
+        );
+        let mut output = Output::default();
+        if self.json {
+            output.stderr = result.stdout;
+        } else {
+            output.stdout = result.stdout;
+        }
+        output.stderr.extend_from_slice(note.as_bytes());
+        if let Err(err) = self.sink.write(output).await {
+            // The event itself was handled; only the copy of the command's output was lost.
+            let _ = self.output_failed(err);
+        }
+        verdict
+    }
+
+    /// Handles a failed write; returns the ack message for the event that hit it.
+    fn output_failed(&self, err: SinkError) -> String {
+        match err {
+            SinkError::StdoutClosed => {
+                if !self.stdout_closed.swap(true, Ordering::SeqCst) {
+                    self.status.info("stdout was closed: stopping");
+                    self.stopper.stop();
+                }
+                "openevent's stdout was closed before the event was written".to_owned()
+            }
+            other => {
+                let text = other.to_string();
+                let mut fatal = self.fatal.lock().unwrap_or_else(PoisonError::into_inner);
+                if fatal.is_none() {
+                    self.status.error(&format!("{text}: stopping"));
+                    *fatal = Some(Failure::other(text.clone()));
+                    self.stopper.stop();
+                }
+                text
+            }
+        }
+    }
+
+    fn summary(&self, stats: &Stats) -> String {
+        let mut text = format!(
+            "{} events received, {} handled",
+            stats.events_received,
+            self.taken
+                .load(Ordering::SeqCst)
+                .min(self.max_events.unwrap_or(u64::MAX))
+        );
+        let filtered = self.filtered.load(Ordering::Relaxed);
+        if filtered > 0 {
+            text.push_str(&format!(", {filtered} filtered out"));
+        }
+        text.push_str(&format!(
+            "; acked {} x 200, {} x 500",
+            stats.acked_ok, stats.acked_error
+        ));
+        for (n, what) in [
+            (stats.duplicates, "duplicates suppressed"),
+            (stats.rejected_total(), "frames rejected"),
+            (stats.late_outcomes, "late outcomes"),
+            (stats.reconnects, "reconnects"),
+            (stats.goaways, "goaways"),
+        ] {
+            if n > 0 {
+                text.push_str(&format!(", {n} {what}"));
+            }
+        }
+        text
+    }
+
+    fn on_notice(&self, notice: &Notice) {
+        match notice {
+            Notice::Connected { reconnect: false } => {
+                self.status.info(&format!("connected to {}", self.endpoint));
+            }
+            Notice::Stopped(reason) if reason.is_requested() => self.status.info("stopped"),
+            // The reason is printed once, as the error the program exits with.
+            Notice::Stopped(_) => {}
+            // Our own stop closes the connection: nothing to warn about.
+            Notice::Disconnected(_) if self.stopper.is_requested() => {}
+            Notice::Disconnected(DisconnectCause::GoAway(_)) => {
+                self.status.info(&notice.to_string());
+            }
+            Notice::Disconnected(_)
+            | Notice::Rejected(_)
+            | Notice::SlowDelivery { .. }
+            | Notice::LateOutcome { .. } => self.status.warn(&notice.to_string()),
+            _ => self.status.info(&notice.to_string()),
+        }
+    }
+}
+
+impl App for Listener {
+    fn handle(self: Arc<Self>, event: Event) -> HandlerFuture {
+        Box::pin(async move { self.handle_event(event).await })
+    }
+
+    fn notice(&self, notice: &Notice) {
+        self.on_notice(notice);
+    }
+}

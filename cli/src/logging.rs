@@ -1,0 +1,44 @@
+//! `tracing` output on stderr: warnings from the libraries always, debug logs with `--verbose`.
+//!
+//! The runtimes log every lifecycle notice too; openevent prints those itself (in its own
+//! words, through `on_notice`), so the notice logs are filtered out here to avoid saying
+//! everything twice.
+
+use tracing::level_filters::LevelFilter;
+use tracing_subscriber::Layer;
+use tracing_subscriber::filter::{Targets, filter_fn};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+/// The module whose logs repeat the notices.
+const NOTICE_MODULE: &str = "open_event_transport::notice";
+
+/// Installs the subscriber. `ansi` follows the stderr palette.
+pub(crate) fn init(verbose: bool, ansi: bool) {
+    let targets = if verbose {
+        Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("open_event", LevelFilter::DEBUG)
+            .with_target("open_event_core", LevelFilter::DEBUG)
+            .with_target("open_event_transport", LevelFilter::DEBUG)
+            .with_target("open_event_tokio", LevelFilter::DEBUG)
+            .with_target("open_event_async_std", LevelFilter::DEBUG)
+            .with_target("open_event_blocking", LevelFilter::DEBUG)
+            .with_target("open_event_emulator", LevelFilter::DEBUG)
+            .with_target("openevent", LevelFilter::DEBUG)
+    } else {
+        // The TLS warning of --insecure is printed by openevent itself, in plainer words.
+        Targets::new()
+            .with_default(LevelFilter::WARN)
+            .with_target("open_event_transport::tls", LevelFilter::ERROR)
+    };
+    let not_notices = filter_fn(|meta| meta.module_path() != Some(NOTICE_MODULE));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(ansi)
+        .with_target(verbose)
+        .with_filter(targets)
+        .with_filter(not_notices);
+    // Only fails when a subscriber is already set, which this program never does twice.
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}

@@ -1,0 +1,39 @@
+//! `--runtime blocking`: open-event-blocking on plain threads. The shared handler future runs
+//! to completion on the worker thread that took the event.
+
+use std::sync::Arc;
+
+use open_event_blocking::{BuildError, Client};
+
+use super::{App, ClientSpec, Finished, build_failure, configure};
+use crate::failure::Failure;
+use crate::stopper::Stopper;
+
+pub(super) fn run(
+    spec: &ClientSpec,
+    app: Arc<dyn App>,
+    stopper: &Stopper,
+) -> Result<Finished, Failure> {
+    let credentials = &spec.credentials;
+    let notices = Arc::clone(&app);
+    let client = configure!(
+        Client::builder(credentials.app_id(), credentials.app_secret().clone()),
+        &spec.connection
+    )
+    .handler(move |event| async_io::block_on(Arc::clone(&app).handle(event)))
+    .on_notice(move |notice| notices.notice(notice))
+    .build()
+    .map_err(|err| match &err {
+        BuildError::Config(config) => build_failure(Some(config), &err),
+        _ => build_failure(None, &err),
+    })?;
+    let handle = client.handle();
+    let stop = handle.clone();
+    stopper.arm(move || stop.stop());
+    let result = client.run();
+    stopper.disarm();
+    Ok(Finished {
+        result,
+        stats: handle.stats(),
+    })
+}

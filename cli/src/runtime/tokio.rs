@@ -1,0 +1,44 @@
+//! `--runtime tokio`: open-event-tokio on a tokio multi-thread runtime.
+
+use std::sync::Arc;
+
+use open_event_tokio::{BuildError, Client};
+
+use super::{App, ClientSpec, Finished, build_failure, configure};
+use crate::failure::Failure;
+use crate::stopper::Stopper;
+
+pub(super) fn run(
+    spec: &ClientSpec,
+    app: Arc<dyn App>,
+    stopper: &Stopper,
+) -> Result<Finished, Failure> {
+    let credentials = &spec.credentials;
+    let notices = Arc::clone(&app);
+    let client = configure!(
+        Client::builder(credentials.app_id(), credentials.app_secret().clone()),
+        &spec.connection
+    )
+    .handler(move |event| Arc::clone(&app).handle(event))
+    .on_notice(move |notice| notices.notice(notice))
+    .build()
+    .map_err(|err| match &err {
+        BuildError::Config(config) => build_failure(Some(config), &err),
+        _ => build_failure(None, &err),
+    })?;
+    let runtime = ::tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("openevent-tokio")
+        .enable_all()
+        .build()
+        .map_err(|err| Failure::other(format!("cannot start the tokio runtime: {err}")))?;
+    let handle = client.handle();
+    let stop = handle.clone();
+    stopper.arm(move || stop.stop());
+    let result = runtime.block_on(client.run());
+    stopper.disarm();
+    Ok(Finished {
+        result,
+        stats: handle.stats(),
+    })
+}
