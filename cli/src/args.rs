@@ -305,6 +305,11 @@ pub(crate) struct ConnectionArgs {
     /// Deliver redelivered events again instead of suppressing them.
     #[arg(long, help_heading = "Flow control")]
     pub(crate) no_dedup: bool,
+
+    /// Handle a redelivered event again when its first handling failed (default: a failed
+    /// event's redelivery is acked with its first 500 without running the handler again).
+    #[arg(long, help_heading = "Flow control")]
+    pub(crate) dedup_retry_errors: bool,
 }
 
 /// `openevent listen`.

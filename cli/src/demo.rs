@@ -22,6 +22,7 @@ use open_event_emulator::server::{Script, ServerConfig, Step};
 use crate::args::{ConnectionArgs, DemoArgs};
 use crate::duration::human;
 use crate::failure::Failure;
+use crate::filter::EventFilter;
 use crate::narrator::{Actor, Narrator, Tone};
 use crate::record::{data_value, describe};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
@@ -86,6 +87,7 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
 
     emulator.play(script());
     let spec = ClientSpec {
+        filter: EventFilter::default(),
         credentials: emulator.credentials().clone(),
         connection: ConnectionArgs {
             endpoint: Some(emulator.url()),

@@ -1,8 +1,10 @@
 //! `--events`: which event codes to handle (exact codes and `*` globs).
 
+use open_event_core::dispatcher::Dispatcher;
+
 use crate::failure::Failure;
 
-/// A set of event-code patterns; empty matches everything.
+/// A set of event-code patterns (routed by the core's dispatcher); empty takes everything.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct EventFilter {
     patterns: Vec<String>,
@@ -31,38 +33,25 @@ impl EventFilter {
         Ok(Self { patterns: kept })
     }
 
-    /// Whether `code` is wanted.
-    pub(crate) fn matches(&self, code: &str) -> bool {
-        self.patterns.is_empty() || self.patterns.iter().any(|p| glob(p, code))
-    }
-
     /// Whether any pattern is set.
     pub(crate) fn is_active(&self) -> bool {
         !self.patterns.is_empty()
     }
-}
 
-/// `*`-only glob matching, linear time (backtracks to the last star only).
-fn glob(pattern: &str, text: &str) -> bool {
-    let (p, t) = (pattern.as_bytes(), text.as_bytes());
-    let (mut pi, mut ti) = (0, 0);
-    let mut star: Option<(usize, usize)> = None;
-    while ti < t.len() {
-        if pi < p.len() && p[pi] == b'*' {
-            star = Some((pi, ti));
-            pi += 1;
-        } else if pi < p.len() && p[pi] == t[ti] {
-            pi += 1;
-            ti += 1;
-        } else if let Some((sp, st)) = star {
-            pi = sp + 1;
-            ti = st + 1;
-            star = Some((sp, st + 1));
+    /// A dispatcher sending the wanted events to `handler`. Without patterns every event goes
+    /// to it (as the fallback); with patterns, the others are unrouted: the core acks them 200
+    /// and counts them as unhandled.
+    pub(crate) fn dispatcher<H: Clone>(&self, handler: H) -> Dispatcher<H> {
+        let mut dispatcher = Dispatcher::new();
+        if self.patterns.is_empty() {
+            dispatcher.fallback(handler);
         } else {
-            return false;
+            for pattern in &self.patterns {
+                dispatcher.on(pattern.as_str(), handler.clone());
+            }
         }
+        dispatcher
     }
-    p[pi..].iter().all(|&b| b == b'*')
 }
 
 #[cfg(test)]
@@ -74,29 +63,33 @@ mod tests {
         EventFilter::new(&patterns).unwrap()
     }
 
-    #[test]
-    fn exact_codes_and_globs() {
-        let f = filter(&["kso.app_chat.*", "kso.xz.app.group_chat.delete"]);
-        assert!(f.matches("kso.app_chat.message.create"));
-        assert!(f.matches("kso.app_chat.create"));
-        assert!(f.matches("kso.xz.app.group_chat.delete"));
-        assert!(!f.matches("kso.xz.app.group_chat.member.user.create"));
-        assert!(!f.matches("kso.app_chat"));
-        let f = filter(&["*.create"]);
-        assert!(f.matches("kso.app_chat.create"));
-        assert!(!f.matches("kso.xz.app.group_chat.delete"));
-        let f = filter(&["kso.*.member.*.delete"]);
-        assert!(f.matches("kso.xz.app.group_chat.member.user.delete"));
-        assert!(!f.matches("kso.xz.app.group_chat.member.user.create"));
+    fn takes(f: &EventFilter, code: &str) -> bool {
+        !f.dispatcher(()).route(code).is_unhandled()
     }
 
     #[test]
-    fn no_pattern_matches_all_and_star_matches_empty() {
-        assert!(filter(&[]).matches("anything"));
+    fn exact_codes_and_globs() {
+        let f = filter(&["kso.app_chat.*", "kso.xz.app.group_chat.delete"]);
+        assert!(takes(&f, "kso.app_chat.message.create"));
+        assert!(takes(&f, "kso.app_chat.create"));
+        assert!(takes(&f, "kso.xz.app.group_chat.delete"));
+        assert!(!takes(&f, "kso.xz.app.group_chat.member.user.create"));
+        assert!(!takes(&f, "kso.app_chat"));
+        let f = filter(&["*.create"]);
+        assert!(takes(&f, "kso.app_chat.create"));
+        assert!(!takes(&f, "kso.xz.app.group_chat.delete"));
+        let f = filter(&["kso.*.member.*.delete"]);
+        assert!(takes(&f, "kso.xz.app.group_chat.member.user.delete"));
+        assert!(!takes(&f, "kso.xz.app.group_chat.member.user.create"));
+    }
+
+    #[test]
+    fn no_pattern_takes_all_and_star_matches_empty() {
+        assert!(takes(&filter(&[]), "anything"));
         assert!(!filter(&[]).is_active());
-        assert!(filter(&["a*"]).matches("a"));
-        assert!(filter(&["*"]).matches(""));
-        assert!(!filter(&["a"]).matches("ab"));
+        assert!(takes(&filter(&["a*"]), "a"));
+        assert!(takes(&filter(&["*"]), ""));
+        assert!(!takes(&filter(&["a"]), "ab"));
     }
 
     #[test]

@@ -59,7 +59,6 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         endpoint: endpoint_text(args),
         stopper: Arc::clone(&stopper),
         taken: AtomicU64::new(0),
-        filtered: AtomicU64::new(0),
         stdout_closed: AtomicBool::new(false),
         fatal: Mutex::new(None),
     });
@@ -82,6 +81,7 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let spec = ClientSpec {
         credentials,
         connection,
+        filter: listener.filter.clone(),
     };
     let app: Arc<dyn App> = Arc::clone(&listener) as Arc<dyn App>;
     let finished = runtime::run(args.runtime, &spec, app, &stopper)?;
@@ -168,7 +168,6 @@ struct Listener {
     stopper: Arc<Stopper>,
     /// Events taken for handling (they passed the filter).
     taken: AtomicU64,
-    filtered: AtomicU64,
     stdout_closed: AtomicBool,
     /// An error that must end the run with a non-zero exit code.
     fatal: Mutex<Option<Failure>>,
@@ -176,16 +175,6 @@ struct Listener {
 
 impl Listener {
     async fn handle_event(&self, event: Event) -> Result<(), String> {
-        if !self.filter.matches(event.event_code()) {
-            self.filtered.fetch_add(1, Ordering::Relaxed);
-            tracing::debug!(
-                target: "openevent",
-                "{} {} filtered out by --events: acked 200",
-                event.event_code(),
-                event.nonce
-            );
-            return Ok(());
-        }
         let n = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.max_events
             && n > max
@@ -298,9 +287,8 @@ impl Listener {
                 .load(Ordering::SeqCst)
                 .min(self.max_events.unwrap_or(u64::MAX))
         );
-        let filtered = self.filtered.load(Ordering::Relaxed);
-        if filtered > 0 {
-            text.push_str(&format!(", {filtered} filtered out"));
+        if stats.unhandled > 0 {
+            text.push_str(&format!(", {} filtered out", stats.unhandled));
         }
         text.push_str(&format!(
             "; acked {} x 200, {} x 500",

@@ -26,6 +26,8 @@ use crate::{AppSecret, Credentials};
 pub const DEFAULT_ENDPOINT: &str = "wss://openapi.wps.cn/v7/event/ws";
 /// The path appended to a base URL (see [`ConfigBuilder::base_url`]).
 pub const ENDPOINT_PATH: &str = "/v7/event/ws";
+/// The protocol this crate speaks: the WPS open platform v7 event long connection.
+pub const PROTOCOL: &str = "WPS open platform v7 event long connection (KSO-1, ACK mode)";
 
 /// A validated configuration. Build it with [`Config::builder`]; share it as `Arc<Config>`.
 ///

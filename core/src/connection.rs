@@ -453,7 +453,7 @@ impl Connection {
                 self.lost(now, cause);
             }
             State::Closing => {
-                self.notify(Notice::Disconnected(DisconnectCause::Closed(info.clone())));
+                self.notify(Notice::Disconnected(DisconnectCause::Requested));
                 self.finish(StopReason::Requested);
             }
             // A connect attempt whose transport ended before `Opened`/`OpenFailed`.

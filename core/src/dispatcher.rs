@@ -69,6 +69,8 @@ use crate::model::{
 #[derive(Clone)]
 pub struct Dispatcher<H> {
     routes: HashMap<String, H>,
+    /// Routes whose code contains `*`, in registration order.
+    patterns: Vec<(String, H)>,
     fallback: Option<H>,
 }
 
@@ -77,14 +79,37 @@ impl<H> Dispatcher<H> {
     pub fn new() -> Self {
         Self {
             routes: HashMap::new(),
+            patterns: Vec::new(),
             fallback: None,
         }
     }
 
     /// Registers `handler` for the events whose code is `event_code`, replacing any handler
     /// registered earlier for the same code.
+    ///
+    /// A code containing `*` is a pattern: `*` matches any run of characters (dots included),
+    /// so `kso.app_chat.*` takes every chat event and `*.delete` every deletion. An exact route
+    /// wins over a pattern; among patterns the first registered wins.
+    ///
+    /// ```
+    /// use open_event_core::dispatcher::{Dispatcher, Route};
+    ///
+    /// let mut d: Dispatcher<&str> = Dispatcher::new();
+    /// d.on("kso.app_chat.*", "chat").on("kso.app_chat.create", "new chat");
+    /// assert!(matches!(d.route("kso.app_chat.message.create"), Route::Handler(&"chat")));
+    /// assert!(matches!(d.route("kso.app_chat.create"), Route::Handler(&"new chat")));
+    /// assert!(d.route("kso.xz.app.group_chat.delete").is_unhandled());
+    /// ```
     pub fn on(&mut self, event_code: impl Into<String>, handler: H) -> &mut Self {
-        self.routes.insert(event_code.into(), handler);
+        let code = event_code.into();
+        if code.contains('*') {
+            match self.patterns.iter_mut().find(|(p, _)| *p == code) {
+                Some((_, existing)) => *existing = handler,
+                None => self.patterns.push((code, handler)),
+            }
+        } else {
+            self.routes.insert(code, handler);
+        }
         self
     }
 
@@ -167,10 +192,10 @@ impl<H> Dispatcher<H> {
         self.on_typed::<GroupChatMemberRobotDelete, F>(f)
     }
 
-    /// Whether a handler is registered for exactly `event_code`. The fallback does not count;
+    /// Whether a route (exact or pattern) takes `event_code`. The fallback does not count;
     /// see [`handles`](Self::handles) for that.
     pub fn has_handler(&self, event_code: &str) -> bool {
-        self.routes.contains_key(event_code)
+        self.own_route(event_code).is_some()
     }
 
     /// Whether an event with this code would reach some handler: its own route or the fallback.
@@ -179,10 +204,15 @@ impl<H> Dispatcher<H> {
         self.fallback.is_some() || self.has_handler(event_code)
     }
 
-    /// The event codes that have a handler of their own, sorted, for stable output (logs, the
-    /// CLI). The fallback is not listed.
+    /// The registered codes and patterns, sorted, for stable output (logs, the CLI). The
+    /// fallback is not listed.
     pub fn event_codes(&self) -> Vec<&str> {
-        let mut codes: Vec<&str> = self.routes.keys().map(String::as_str).collect();
+        let mut codes: Vec<&str> = self
+            .routes
+            .keys()
+            .chain(self.patterns.iter().map(|(p, _)| p))
+            .map(String::as_str)
+            .collect();
         codes.sort_unstable();
         codes
     }
@@ -192,9 +222,10 @@ impl<H> Dispatcher<H> {
         self.fallback.is_some()
     }
 
-    /// Finds the handler for an event code: its own route first, then the fallback.
+    /// Finds the handler for an event code: its exact route, then the first matching pattern,
+    /// then the fallback.
     pub fn route(&self, event_code: &str) -> Route<'_, H> {
-        if let Some(handler) = self.routes.get(event_code) {
+        if let Some(handler) = self.own_route(event_code) {
             Route::Handler(handler)
         } else if let Some(handler) = &self.fallback {
             Route::Fallback(handler)
@@ -202,6 +233,38 @@ impl<H> Dispatcher<H> {
             Route::Unhandled
         }
     }
+}
+
+impl<H> Dispatcher<H> {
+    fn own_route(&self, event_code: &str) -> Option<&H> {
+        self.routes.get(event_code).or_else(|| {
+            self.patterns
+                .iter()
+                .find(|(pattern, _)| glob_match(pattern, event_code))
+                .map(|(_, handler)| handler)
+        })
+    }
+}
+
+/// Whether `text` matches `pattern`, where `*` matches any run of characters.
+fn glob_match(pattern: &str, text: &str) -> bool {
+    let mut parts = pattern.split('*');
+    // `split` always yields at least one part.
+    let first = parts.next().unwrap_or_default();
+    let Some(mut rest) = text.strip_prefix(first) else {
+        return false;
+    };
+    let mut parts: Vec<&str> = parts.collect();
+    let Some(last) = parts.pop() else {
+        return rest.is_empty(); // no `*` at all: an exact comparison
+    };
+    for part in parts {
+        match rest.find(part) {
+            Some(at) => rest = &rest[at + part.len()..],
+            None => return false,
+        }
+    }
+    rest.len() >= last.len() && rest.ends_with(last)
 }
 
 impl<H> Default for Dispatcher<H> {
@@ -337,4 +400,35 @@ pub fn typed_payload_error(event: &Event, err: &serde_json::Error) -> String {
         "payload of {code} does not match {model}: {err}; \
          register an untyped handler with `on(..)` to receive the raw JSON"
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::glob_match;
+
+    #[test]
+    fn glob_patterns() {
+        for (pattern, text, expected) in [
+            ("kso.app_chat.*", "kso.app_chat.create", true),
+            ("kso.app_chat.*", "kso.app_chat.message.create", true),
+            ("kso.app_chat.*", "kso.app_chat.", true),
+            ("kso.app_chat.*", "kso.app_chat", false),
+            ("*.delete", "kso.xz.app.group_chat.delete", true),
+            (
+                "*.delete",
+                "kso.xz.app.group_chat.member.user.create",
+                false,
+            ),
+            ("kso.*.create", "kso.app_chat.create", true),
+            ("kso.*.create", "kso.app_chat.created", false),
+            ("*", "", true),
+            ("a*a", "a", false),
+            ("a*a", "aa", true),
+            ("**", "x", true),
+            ("exact", "exact", true),
+            ("exact", "exactly", false),
+        ] {
+            assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
+        }
+    }
 }

@@ -417,12 +417,14 @@ impl EmulatorHandle {
     }
 
     /// Stops accepting, sends every connection a close frame (1001), waits up to a second for
-    /// the clients to answer, then stops every task.
-    pub async fn shutdown(self) {
+    /// the clients to answer, then stops every task. Returns the final report (which includes
+    /// how the clients answered the close).
+    pub async fn shutdown(self) -> Report {
         self.accept.abort();
         self.shared
             .with_server(|server, now| server.close_all(now, 1001, "emulator shutting down"));
         let _ = self.wait_for_all_closed(SHUTDOWN_GRACE).await;
+        self.report()
         // `Drop` aborts the rest.
     }
 }

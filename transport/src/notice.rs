@@ -35,7 +35,7 @@ pub fn log_notice(notice: &Notice) {
 
 fn expected_disconnect(cause: &DisconnectCause) -> bool {
     match cause {
-        DisconnectCause::GoAway(_) => true,
+        DisconnectCause::GoAway(_) | DisconnectCause::Requested => true,
         DisconnectCause::Closed(info) => !info.error && info.code == Some(1000),
         _ => false,
     }

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use open_event_async_std::{BuildError, Client};
+use open_event_async_std::{BuildError, Client, Handler};
 
 use super::{App, ClientSpec, Finished, build_failure, configure};
 use crate::failure::Failure;
@@ -30,7 +30,10 @@ pub(super) fn run(
         Client::builder(credentials.app_id(), credentials.app_secret().clone()),
         &spec.connection
     )
-    .handler(move |event| Arc::clone(&app).handle(event))
+    .dispatcher(
+        spec.filter
+            .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
+    )
     .on_notice(move |notice| notices.notice(notice))
     .build()
     .map_err(|err| match &err {

@@ -18,6 +18,7 @@ use open_event_core::{Credentials, Event};
 
 use crate::args::{ConnectionArgs, RuntimeKind};
 use crate::failure::Failure;
+use crate::filter::EventFilter;
 use crate::stopper::Stopper;
 
 /// What a handler returns: `Ok` acks 200, `Err(text)` acks 500 with `text` as the message.
@@ -37,6 +38,8 @@ pub(crate) trait App: Send + Sync + 'static {
 pub(crate) struct ClientSpec {
     pub(crate) credentials: Credentials,
     pub(crate) connection: ConnectionArgs,
+    /// Which events reach the app; the others are acked 200 as unhandled by the core.
+    pub(crate) filter: EventFilter,
 }
 
 /// How a run ended.
@@ -153,6 +156,9 @@ macro_rules! configure {
         }
         if let Some(v) = c.dedup_capacity {
             b = b.dedup_capacity(v);
+        }
+        if c.dedup_retry_errors {
+            b = b.dedup_retry_errors(true);
         }
         if c.no_dedup {
             b = b.dedup(false);

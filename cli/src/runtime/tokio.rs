@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use open_event_tokio::{BuildError, Client};
+use open_event_tokio::{BuildError, Client, Handler};
 
 use super::{App, ClientSpec, Finished, build_failure, configure};
 use crate::failure::Failure;
@@ -19,7 +19,10 @@ pub(super) fn run(
         Client::builder(credentials.app_id(), credentials.app_secret().clone()),
         &spec.connection
     )
-    .handler(move |event| Arc::clone(&app).handle(event))
+    .dispatcher(
+        spec.filter
+            .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
+    )
     .on_notice(move |notice| notices.notice(notice))
     .build()
     .map_err(|err| match &err {

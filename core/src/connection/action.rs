@@ -233,6 +233,9 @@ pub enum DisconnectCause {
     /// The transport closed or failed.
     #[error("{0}")]
     Closed(CloseInfo),
+    /// Our own graceful close completed ([`Connection::close`](super::Connection::close)).
+    #[error("closed as requested")]
+    Requested,
 }
 
 /// Why a connection stopped for good.
