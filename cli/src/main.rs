@@ -28,7 +28,7 @@ mod watch;
 use std::process::ExitCode;
 
 use clap::Parser;
-use open_event_core::config::ENDPOINT_PATH;
+use open_event_core::config::PROTOCOL;
 
 use crate::args::{Cli, Command, RuntimeKind};
 use crate::failure::{Exit, Failure};
@@ -74,10 +74,7 @@ fn report(failure: &Failure, palette: Palette) -> ExitCode {
 /// `openevent version`.
 fn version() {
     println!("openevent {}", env!("CARGO_PKG_VERSION"));
-    println!(
-        "protocol: WPS open platform event long connection (v7 event ws, {ENDPOINT_PATH}): \
-         KSO-1 signed handshake, ACK mode, AES-256-CBC events"
-    );
+    println!("protocol: {PROTOCOL}");
     println!("runtimes (--runtime):");
     for kind in RuntimeKind::ALL {
         println!("  {:<10} {}", kind.name(), kind.description());

@@ -27,7 +27,8 @@ pub const DEFAULT_ENDPOINT: &str = "wss://openapi.wps.cn/v7/event/ws";
 /// The path appended to a base URL (see [`ConfigBuilder::base_url`]).
 pub const ENDPOINT_PATH: &str = "/v7/event/ws";
 /// The protocol this crate speaks: the WPS open platform v7 event long connection.
-pub const PROTOCOL: &str = "WPS open platform v7 event long connection (KSO-1, ACK mode)";
+pub const PROTOCOL: &str = "WPS open platform event long connection (v7 event ws, /v7/event/ws): \
+    KSO-1 signed handshake, ACK mode, HMAC-SHA256 signed and AES-256-CBC encrypted events";
 
 /// A validated configuration. Build it with [`Config::builder`]; share it as `Arc<Config>`.
 ///
