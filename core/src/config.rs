@@ -540,7 +540,8 @@ fn check_count(
 
 /// Generates, on a builder type with a field `$field: ConfigBuilder`, one delegating setter per
 /// knob of [`ConfigBuilder`] (same names, same defaults and ranges), so every runtime's
-/// `ClientBuilder` offers every config knob without repeating them by hand.
+/// `ClientBuilder` offers every config knob without repeating them by hand. The field may be
+/// nested: `delegate_config_setters!(options.config)` reaches `self.options.config`.
 ///
 /// ```
 /// use open_event_core::config::ConfigBuilder;
@@ -556,11 +557,38 @@ fn check_count(
 /// let b = MyBuilder { config: open_event_core::config::Config::builder("a", "s") };
 /// let config = b.max_in_flight(8).ack_mode(false).config.build().unwrap();
 /// assert_eq!(config.max_in_flight(), 8);
+///
+/// pub struct Options {
+///     config: ConfigBuilder,
+/// }
+///
+/// pub struct NestedBuilder {
+///     options: Options,
+/// }
+///
+/// impl NestedBuilder {
+///     open_event_core::delegate_config_setters!(options.config);
+/// }
+///
+/// let options = Options { config: open_event_core::config::Config::builder("a", "s") };
+/// let b = NestedBuilder { options }.dedup(false);
+/// assert!(!b.options.config.build().unwrap().dedup());
 /// ```
 #[macro_export]
 macro_rules! delegate_config_setters {
-    ($field:ident) => {
-        $crate::delegate_config_setters!(@each $field;
+    (@one { $($field:ident).+ } $name:ident: $ty:ty) => {
+        #[doc = concat!("Sets `", stringify!($name), "`; see `open_event_core::config::ConfigBuilder::", stringify!($name), "` for its default and allowed range.")]
+        #[must_use]
+        pub fn $name(mut self, value: $ty) -> Self {
+            self.$($field).+ = self.$($field).+.$name(value);
+            self
+        }
+    };
+    (@each $field:tt; $($name:ident: $ty:ty,)*) => {
+        $($crate::delegate_config_setters!(@one $field $name: $ty);)*
+    };
+    ($($field:ident).+) => {
+        $crate::delegate_config_setters!(@each { $($field).+ };
             endpoint: impl Into<String>,
             base_url: impl Into<String>,
             ack_mode: bool,
@@ -583,16 +611,6 @@ macro_rules! delegate_config_setters {
             delivery_budget: ::std::time::Duration,
             drain_timeout: ::std::time::Duration,
         );
-    };
-    (@each $field:ident; $($name:ident: $ty:ty,)*) => {
-        $(
-            #[doc = concat!("Sets `", stringify!($name), "`; see `open_event_core::config::ConfigBuilder::", stringify!($name), "` for its default and allowed range.")]
-            #[must_use]
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.$field = self.$field.$name(value);
-                self
-            }
-        )*
     };
 }
 

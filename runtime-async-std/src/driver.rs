@@ -25,8 +25,8 @@ use open_event_core::connection::{
 use open_event_transport as transport;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::Dispatcher;
 use crate::connect::{Dialer, Ws};
-use crate::{Dispatcher, NoticeFn, Shared};
 
 /// How many loop turns one poll may take before it yields to the executor (so a flood of
 /// frames cannot starve other tasks on the same thread).
@@ -39,8 +39,9 @@ pub(crate) struct Driver {
     conn: Connection,
     dialer: Arc<Dialer>,
     dispatcher: Dispatcher,
-    on_notice: Option<NoticeFn>,
-    shared: Arc<Shared>,
+    notifier: transport::Notifier,
+    /// The stop request from the handles, and the snapshot published for them.
+    status: Arc<transport::StatusBoard>,
     /// The connect attempt in progress, if any.
     connecting: Option<BoxFuture<Result<Ws, OpenError>>>,
     /// The open WebSocket, if any.
@@ -64,16 +65,16 @@ impl Driver {
         conn: Connection,
         dialer: Arc<Dialer>,
         dispatcher: Dispatcher,
-        on_notice: Option<NoticeFn>,
-        shared: Arc<Shared>,
+        notifier: transport::Notifier,
+        status: Arc<transport::StatusBoard>,
         span: tracing::Span,
     ) -> Self {
         let mut driver = Self {
             conn,
             dialer,
             dispatcher,
-            on_notice,
-            shared,
+            notifier,
+            status,
             connecting: None,
             link: None,
             handlers: FuturesUnordered::new(),
@@ -102,7 +103,7 @@ impl Driver {
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let span = self.span.clone();
         let _entered = span.enter();
-        self.shared.waker.register(cx.waker());
+        self.status.register(cx.waker());
         let mut turns = 0;
         let result = loop {
             if self.conn.is_stopped() {
@@ -118,7 +119,7 @@ impl Driver {
                 break Poll::Pending;
             }
         };
-        self.shared.publish(&self.conn);
+        self.status.publish(self.conn.state(), self.conn.stats());
         result
     }
 
@@ -127,7 +128,7 @@ impl Driver {
     fn turn(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
 
-        if !self.stop_seen && self.shared.stop_requested() {
+        if !self.stop_seen && self.status.stop_requested() {
             self.stop_seen = true;
             self.conn.close(Instant::now());
             self.drain();
@@ -299,12 +300,7 @@ impl Driver {
                     self.connecting = None;
                     self.link = None;
                 }
-                Action::Notify(notice) => {
-                    transport::log_notice(&notice);
-                    if let Some(callback) = &self.on_notice {
-                        callback(&notice);
-                    }
-                }
+                Action::Notify(notice) => self.notifier.notify(&notice),
             }
         }
     }

@@ -21,15 +21,15 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, StopReason,
 };
-use open_event_transport::{close_frame_info, close_info, log_notice};
+use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info};
 use tungstenite::WebSocket;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
+use crate::Dispatcher;
 use crate::connect::{Attempt, Dialer};
 use crate::pool::Pool;
 use crate::stream::{Stream, is_tick};
-use crate::{Dispatcher, NoticeFn, Shared};
 
 /// The longest the IO thread blocks in one turn: it bounds how late a stop request, a handler's
 /// outcome (and so its ack) or a due timer is noticed while the socket is quiet.
@@ -87,8 +87,9 @@ pub(crate) struct Driver {
     inbox: Receiver<Inbox>,
     outbox: Sender<Inbox>,
     pool: Pool,
-    on_notice: Option<NoticeFn>,
-    shared: Arc<Shared>,
+    notifier: Notifier,
+    /// The stop request from the handles, and the snapshot published for them.
+    status: Arc<StatusBoard>,
     stop_requested: bool,
 }
 
@@ -97,8 +98,8 @@ impl Driver {
         config: Arc<Config>,
         dialer: Arc<Dialer>,
         dispatcher: Arc<Dispatcher>,
-        on_notice: Option<NoticeFn>,
-        shared: Arc<Shared>,
+        notifier: Notifier,
+        status: Arc<StatusBoard>,
         seed: u64,
     ) -> Self {
         let (outbox, inbox) = channel();
@@ -113,8 +114,8 @@ impl Driver {
             inbox,
             outbox,
             pool,
-            on_notice,
-            shared,
+            notifier,
+            status,
             stop_requested: false,
         }
     }
@@ -169,7 +170,7 @@ impl Driver {
 
     /// Turns the handle's stop flag into a graceful close (once).
     fn check_stop(&mut self) {
-        if !self.stop_requested && self.shared.stop.load(Ordering::Acquire) {
+        if !self.stop_requested && self.status.stop_requested() {
             self.stop_requested = true;
             self.conn.close(Instant::now());
             self.drain();
@@ -320,15 +321,7 @@ impl Driver {
                 // Dropping the WebSocket closes the socket at once.
                 self.link = Link::Down;
             }
-            Action::Notify(notice) => {
-                log_notice(&notice);
-                if let Some(callback) = &self.on_notice {
-                    let call = std::panic::AssertUnwindSafe(|| callback(&notice));
-                    if std::panic::catch_unwind(call).is_err() {
-                        tracing::error!("the on_notice callback panicked; the client goes on");
-                    }
-                }
-            }
+            Action::Notify(notice) => self.notifier.notify(&notice),
         }
     }
 
@@ -425,7 +418,7 @@ impl Driver {
 
     /// Publishes the state and counters for the handle.
     fn publish(&self) {
-        self.shared.publish(self.conn.state(), self.conn.stats());
+        self.status.publish(self.conn.state(), self.conn.stats());
     }
 }
 

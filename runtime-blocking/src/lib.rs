@@ -71,10 +71,7 @@ mod driver;
 mod pool;
 mod stream;
 
-use std::fmt;
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 pub use open_event_core::config::ConfigError;
 pub use open_event_core::connection::{Notice, Outcome, State, StopReason};
@@ -82,10 +79,9 @@ pub use open_event_core::handler::BlockingHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::stats::Stats;
 pub use open_event_core::{AppSecret, Event, model};
-pub use open_event_transport::{Roots, TlsOptions, TransportError};
+pub use open_event_transport::{BuildError, ClientHandle, Roots, TlsOptions, TransportError};
 
-use open_event_core::config::{Config, ConfigBuilder};
-use open_event_transport::{ProxyOptions, Target};
+use open_event_transport::{ClientOptions, Prepared};
 
 use crate::connect::Dialer;
 use crate::driver::Driver;
@@ -93,41 +89,25 @@ use crate::driver::Driver;
 /// Routes events to handlers by event code; see `open_event_core::dispatcher::Dispatcher`.
 pub type Dispatcher = open_event_core::dispatcher::Dispatcher<Handler>;
 
-/// The lifecycle callback set with [`ClientBuilder::on_notice`].
-type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync + 'static>;
-
 /// An event long-connection client. Build it with [`Client::builder`], start it with
 /// [`Client::run`].
+#[derive(Debug)]
 pub struct Client {
-    config: Arc<Config>,
-    dialer: Arc<Dialer>,
-    dispatcher: Arc<Dispatcher>,
-    on_notice: Option<NoticeFn>,
-    seed: u64,
-    shared: Arc<Shared>,
+    prepared: Prepared<Handler>,
 }
 
 impl Client {
     /// Starts a builder with every default; only the credentials are required.
     pub fn builder(app_id: impl Into<String>, app_secret: impl Into<AppSecret>) -> ClientBuilder {
         ClientBuilder {
-            config: Config::builder(app_id, app_secret),
-            dispatcher: None,
-            tls: TlsOptions::default(),
-            proxy: ProxyOptions {
-                url: None,
-                from_env: false,
-            },
-            on_notice: None,
-            seed: None,
+            options: ClientOptions::new(app_id, app_secret),
         }
     }
 
-    /// A handle to stop the client and read its state, usable from any thread.
+    /// A handle to stop the client and read its state, usable from any thread (its
+    /// [`ClientHandle::stop`] also from a signal handler).
     pub fn handle(&self) -> ClientHandle {
-        ClientHandle {
-            shared: Arc::clone(&self.shared),
-        }
+        self.prepared.status.handle()
     }
 
     /// Connects and handles events on the calling thread until the client stops: reconnects
@@ -139,129 +119,37 @@ impl Client {
     /// the server replaced the connection, retries were exhausted, or the connection was lost
     /// with auto reconnect off.
     pub fn run(self) -> Result<(), StopReason> {
-        tracing::debug!(seed = self.seed, "open-event-blocking client starting");
-        Driver::new(
-            self.config,
-            self.dialer,
-            self.dispatcher,
-            self.on_notice,
-            self.shared,
-            self.seed,
+        let prepared = self.prepared;
+        let status = Arc::clone(&prepared.status);
+        let dialer = Arc::new(Dialer {
+            tls: prepared.tls,
+            proxy: prepared.proxy,
+        });
+        let result = Driver::new(
+            prepared.config,
+            dialer,
+            Arc::new(prepared.dispatcher),
+            prepared.notifier,
+            prepared.status,
+            prepared.seed,
         )
-        .run()
-    }
-}
-
-impl fmt::Debug for Client {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Client")
-            .field("config", &self.config)
-            .field("dispatcher", &self.dispatcher)
-            .field("seed", &self.seed)
-            .finish_non_exhaustive()
+        .run();
+        status.finish();
+        result
     }
 }
 
 /// Configures a [`Client`]: every setting of the core (same names, defaults and ranges as
 /// `open_event_core::config::ConfigBuilder`), the handlers, TLS and proxy.
+#[derive(Debug)]
 pub struct ClientBuilder {
-    config: ConfigBuilder,
-    dispatcher: Option<Dispatcher>,
-    tls: TlsOptions,
-    proxy: ProxyOptions,
-    on_notice: Option<NoticeFn>,
-    seed: Option<u64>,
+    options: ClientOptions<Handler>,
 }
 
 impl ClientBuilder {
-    open_event_core::delegate_config_setters!(config);
-
-    /// Routes events with this dispatcher (typed handlers, per-code handlers, a fallback).
-    /// Replaces an earlier [`ClientBuilder::dispatcher`] or [`ClientBuilder::handler`].
-    #[must_use]
-    pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
-        self.dispatcher = Some(dispatcher);
-        self
-    }
-
-    /// One handler for every event (a dispatcher with only a fallback). It runs on a worker
-    /// thread; `Ok` acks the event with 200, an error or a panic acks it with 500 and the
-    /// error's text. Replaces an earlier [`ClientBuilder::dispatcher`] or
-    /// [`ClientBuilder::handler`].
-    #[must_use]
-    pub fn handler<F, E>(mut self, f: F) -> Self
-    where
-        F: Fn(Event) -> Result<(), E> + Send + Sync + 'static,
-        E: Into<HandlerError> + 'static,
-    {
-        let mut dispatcher = Dispatcher::new();
-        dispatcher.fallback(Handler::new(f));
-        self.dispatcher = Some(dispatcher);
-        self
-    }
-
-    /// Calls `f` with every lifecycle notice (connected, reconnecting, goaway, rejected frames,
-    /// stopped, ...), on the IO thread, in addition to the `tracing` logs. Keep it short.
-    #[must_use]
-    pub fn on_notice(mut self, f: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
-        self.on_notice = Some(Arc::new(f));
-        self
-    }
-
-    /// All TLS settings at once (replaces earlier TLS settings).
-    #[must_use]
-    pub fn tls(mut self, tls: TlsOptions) -> Self {
-        self.tls = tls;
-        self
-    }
-
-    /// Trusts the operating system's certificate store instead of the bundled WebPKI roots.
-    /// Default: off (WebPKI roots).
-    #[must_use]
-    pub fn native_roots(mut self, native: bool) -> Self {
-        self.tls.roots = if native { Roots::Native } else { Roots::WebPki };
-        self
-    }
-
-    /// Also trusts the CA certificates in this PEM file (e.g. a private deployment's CA or a
-    /// test CA). May be given more than once.
-    #[must_use]
-    pub fn ca_file(mut self, path: impl Into<PathBuf>) -> Self {
-        self.tls.extra_ca_files.push(path.into());
-        self
-    }
-
-    /// Accepts any server certificate. **Dangerous**: anyone on the path can read and forge
-    /// events and acks. For tests against self-signed servers only; logs a warning.
-    #[must_use]
-    pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
-        self.tls.danger_accept_invalid_certs = accept;
-        self
-    }
-
-    /// Connects through this HTTP proxy (`http://[user:password@]host[:port]`) with CONNECT.
-    /// Overrides the environment.
-    #[must_use]
-    pub fn proxy(mut self, url: impl Into<String>) -> Self {
-        self.proxy.url = Some(url.into());
-        self
-    }
-
-    /// Takes the proxy from `HTTPS_PROXY` / `HTTP_PROXY` / `ALL_PROXY` (and their lowercase
-    /// forms), honouring `NO_PROXY`. Default: off.
-    #[must_use]
-    pub fn proxy_from_env(mut self, from_env: bool) -> Self {
-        self.proxy.from_env = from_env;
-        self
-    }
-
-    /// The seed of the reconnect jitter (a run can be replayed with it). Default: drawn from OS
-    /// entropy; logged at debug level when the client starts.
-    #[must_use]
-    pub fn seed(mut self, seed: u64) -> Self {
-        self.seed = Some(seed);
-        self
-    }
+    open_event_transport::delegate_client_setters!(
+        options; dispatcher: Dispatcher, handler: blocking
+    );
 
     /// Validates the configuration, the TLS settings (CA files are read now) and the proxy URL.
     ///
@@ -269,135 +157,10 @@ impl ClientBuilder {
     /// [`BuildError::Config`] for a setting out of range, [`BuildError::Transport`] for an
     /// unreadable CA file, an unusable endpoint or proxy URL.
     pub fn build(self) -> Result<Client, BuildError> {
-        let config = Arc::new(self.config.build()?);
-        let tls = self.tls.client_config()?;
-        // Fails now rather than at the first connect when the proxy URL is unusable.
-        self.proxy
-            .proxy_for(&Target::from_uri(config.endpoint())?)?;
-        let dispatcher = self.dispatcher.unwrap_or_else(|| {
-            tracing::warn!(
-                "no handler set: every event is acked as unhandled; set one with \
-                 ClientBuilder::handler or ClientBuilder::dispatcher"
-            );
-            Dispatcher::new()
-        });
         Ok(Client {
-            config,
-            dialer: Arc::new(Dialer {
-                tls,
-                proxy: self.proxy,
-            }),
-            dispatcher: Arc::new(dispatcher),
-            on_notice: self.on_notice,
-            seed: self.seed.unwrap_or_else(entropy_seed),
-            shared: Arc::new(Shared::new()),
+            prepared: self.options.prepare()?,
         })
     }
-}
-
-impl fmt::Debug for ClientBuilder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientBuilder")
-            .field("config", &self.config)
-            .field("dispatcher", &self.dispatcher)
-            .field("tls", &self.tls)
-            .field("proxy_from_env", &self.proxy.from_env)
-            .field("seed", &self.seed)
-            .finish_non_exhaustive()
-    }
-}
-
-/// Stops a [`Client`] and reads its state; cheap to clone, usable from any thread.
-#[derive(Clone)]
-pub struct ClientHandle {
-    shared: Arc<Shared>,
-}
-
-impl ClientHandle {
-    /// Asks the client to stop gracefully: no new events are taken, handlers still running get
-    /// up to `drain_timeout` and their acks are sent, then the WebSocket is closed and
-    /// [`Client::run`] returns `Ok(())`. Idempotent; works before `run` too.
-    ///
-    /// It only sets an atomic flag, so it is safe to call from a signal handler; the IO thread
-    /// notices it within a few tens of milliseconds.
-    pub fn stop(&self) {
-        self.shared.stop.store(true, Ordering::Release);
-    }
-
-    /// Where the connection is (as of the IO thread's last turn).
-    pub fn state(&self) -> State {
-        self.shared.snapshot().0
-    }
-
-    /// The counters (as of the IO thread's last turn).
-    pub fn stats(&self) -> Stats {
-        self.shared.snapshot().1
-    }
-
-    /// Whether the client stopped for good.
-    pub fn is_stopped(&self) -> bool {
-        self.state() == State::Stopped
-    }
-}
-
-impl fmt::Debug for ClientHandle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("ClientHandle")
-            .field("state", &self.state())
-            .field("stop_requested", &self.shared.stop.load(Ordering::Relaxed))
-            .finish()
-    }
-}
-
-/// Why a [`ClientBuilder`] could not build a client.
-#[derive(Debug, thiserror::Error)]
-#[non_exhaustive]
-pub enum BuildError {
-    /// A setting is out of range.
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    /// A TLS or proxy setting, or the endpoint, cannot be used.
-    #[error(transparent)]
-    Transport(#[from] TransportError),
-}
-
-/// What the IO thread shares with the handles.
-#[derive(Debug)]
-struct Shared {
-    /// Set by [`ClientHandle::stop`]; read by the IO thread every turn.
-    stop: AtomicBool,
-    snapshot: Mutex<(State, Stats)>,
-}
-
-impl Shared {
-    fn new() -> Self {
-        Self {
-            stop: AtomicBool::new(false),
-            snapshot: Mutex::new((State::Connecting, Stats::default())),
-        }
-    }
-
-    fn publish(&self, state: State, stats: &Stats) {
-        let mut snapshot = self.snapshot.lock().unwrap_or_else(PoisonError::into_inner);
-        snapshot.0 = state;
-        snapshot.1.clone_from(stats);
-    }
-
-    fn snapshot(&self) -> (State, Stats) {
-        self.snapshot
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
-    }
-}
-
-/// A seed from OS entropy: std's `RandomState` keys come from the OS generator.
-fn entropy_seed() -> u64 {
-    use std::hash::BuildHasher;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos());
-    std::hash::RandomState::new().hash_one(nanos)
 }
 
 #[cfg(test)]

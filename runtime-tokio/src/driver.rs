@@ -5,7 +5,6 @@
 //! attempt and the writer are tasks per transport, handlers are tasks per delivery. The loop
 //! itself only reads the WebSocket (when not paused), feeds the core and performs its actions.
 
-use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -18,28 +17,25 @@ use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use futures_util::{SinkExt, StreamExt};
 use open_event_core::config::Config;
 use open_event_core::connection::{
-    Action, CloseInfo, Connection, DeliveryToken, Input, Message, Notice, OpenError, Outcome,
-    SendId, StopReason,
+    Action, CloseInfo, Connection, DeliveryToken, Input, Message, OpenError, Outcome, SendId,
+    StopReason,
 };
-use open_event_transport::{close_frame_info, close_info, log_notice};
-use tokio::sync::{mpsc, watch};
+use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info};
+use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::Dispatcher;
 use crate::connect::{Connector, MaybeTls, Ws};
-use crate::{Dispatcher, Shared};
-
-/// A callback for lifecycle notices.
-pub(crate) type NoticeFn = Arc<dyn Fn(&Notice) + Send + Sync>;
 
 /// Everything one `run` needs.
 pub(crate) struct Driver {
     pub(crate) config: Arc<Config>,
     pub(crate) dispatcher: Arc<Dispatcher>,
     pub(crate) connector: Connector,
-    pub(crate) on_notice: Option<NoticeFn>,
+    pub(crate) notifier: Notifier,
     pub(crate) seed: u64,
-    pub(crate) shared: Arc<Shared>,
-    pub(crate) stop: watch::Receiver<bool>,
+    /// The stop request from the handles, and the snapshot published for them.
+    pub(crate) status: Arc<StatusBoard>,
 }
 
 /// What the per-transport tasks report, tagged with their transport's generation.
@@ -87,7 +83,7 @@ impl Transport {
 }
 
 impl Driver {
-    pub(crate) async fn run(mut self) -> Result<(), StopReason> {
+    pub(crate) async fn run(self) -> Result<(), StopReason> {
         tracing::debug!(target: "open_event", seed = self.seed, "starting the event connection");
         let mut conn = Connection::new(Arc::clone(&self.config), Instant::now(), self.seed);
         let (report_tx, mut report_rx) = mpsc::unbounded_channel::<Report>();
@@ -102,7 +98,7 @@ impl Driver {
         let mut armed: Option<Instant> = None;
 
         loop {
-            if !stop_seen && *self.stop.borrow() {
+            if !stop_seen && self.status.stop_requested() {
                 stop_seen = true;
                 conn.close(Instant::now());
             }
@@ -149,10 +145,10 @@ impl Driver {
                         }
                     }
                     Action::Disconnect => transport.drop_now(),
-                    Action::Notify(notice) => self.notify(&notice),
+                    Action::Notify(notice) => self.notifier.notify(&notice),
                 }
             }
-            self.shared.publish(conn.state(), conn.stats());
+            self.status.publish(conn.state(), conn.stats());
             if conn.is_stopped() {
                 break;
             }
@@ -175,12 +171,8 @@ impl Driver {
             let reading = !paused && matches!(transport, Transport::Open { .. });
 
             tokio::select! {
-                changed = self.stop.changed(), if !stop_seen => {
-                    if changed.is_err() {
-                        // The sender is gone without a stop request: nothing left to watch.
-                        stop_seen = true;
-                    }
-                }
+                // Wakes the loop for a stop request; the top of the loop acts on it.
+                () = std::future::poll_fn(|cx| self.status.poll_stop(cx)), if !stop_seen => {}
                 Some((token, outcome)) = outcome_rx.recv() => {
                     // Tokens come from this connection and are completed once: cannot fail.
                     if let Err(err) = conn.complete(Instant::now(), token, outcome) {
@@ -202,15 +194,6 @@ impl Driver {
         match conn.stop_reason() {
             Some(StopReason::Requested) | None => Ok(()),
             Some(reason) => Err(reason.clone()),
-        }
-    }
-
-    fn notify(&self, notice: &Notice) {
-        log_notice(notice);
-        if let Some(callback) = &self.on_notice
-            && catch_unwind(AssertUnwindSafe(|| callback(notice))).is_err()
-        {
-            tracing::error!(target: "open_event", "the on_notice callback panicked; ignored");
         }
     }
 }

@@ -10,7 +10,9 @@
 //! | [`Target`] | host, port, TLS and server name of the endpoint |
 //! | [`client_request`], [`websocket_config`] | the WebSocket upgrade request and limits |
 //! | [`open_error`], [`io_open_error`], [`close_info`], [`close_frame_info`] | errors mapped to the core's inputs |
-//! | [`log_notice`] | the core's notices logged with `tracing`, identically on every runtime |
+//! | [`log_notice`], [`Notifier`] | the core's notices logged with `tracing`, identically on every runtime, and passed to the application's callback |
+//! | [`ClientOptions`], [`Prepared`], [`BuildError`], [`delegate_client_setters!`] | every runtime's `ClientBuilder`: its settings, their setters and the checks of `build` |
+//! | [`StatusBoard`], [`ClientHandle`] | the stop request and the state and counters a running client shows its handles |
 //!
 //! # Example: the pieces of one connect attempt
 //!
@@ -43,8 +45,10 @@
 
 mod error;
 mod notice;
+mod options;
 mod proxy;
 mod request;
+mod status;
 mod target;
 mod tls;
 
@@ -52,11 +56,17 @@ pub use error::{
     TransportError, close_frame_info, close_info, describe_error, io_open_error, open_error,
     tls_error_text,
 };
-pub use notice::log_notice;
+pub use notice::{Notifier, log_notice};
+pub use options::{BuildError, ClientOptions, Prepared};
 pub use proxy::{Proxy, ProxyOptions, connect_request, parse_connect_response};
 pub use request::{USER_AGENT, client_request, websocket_config};
+pub use status::{ClientHandle, StatusBoard};
 pub use target::Target;
 pub use tls::{Roots, TlsOptions};
 
 /// The rustls crate this one builds its configs with (so runtimes name the same version).
 pub use rustls;
+
+/// The core, for [`delegate_client_setters!`] (not part of the public API).
+#[doc(hidden)]
+pub use open_event_core as __core;

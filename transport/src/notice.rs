@@ -1,9 +1,64 @@
-//! Logging the core's notices, identically on every runtime.
+//! Logging the core's notices and passing them to the application's callback, identically on
+//! every runtime.
+
+use std::fmt;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::Arc;
 
 use open_event_core::connection::{DisconnectCause, Notice};
 
 /// The `tracing` target every runtime logs notices under.
-const TARGET: &str = "open_event";
+pub(crate) const TARGET: &str = "open_event";
+
+/// Where a client's notices go: the `tracing` log ([`log_notice`]) and the application's
+/// callback (`ClientBuilder::on_notice`), if one is set. Cheap to clone.
+///
+/// ```
+/// use std::sync::{Arc, Mutex};
+/// use open_event_core::connection::Notice;
+/// use open_event_transport::Notifier;
+///
+/// let seen = Arc::new(Mutex::new(Vec::new()));
+/// let sink = Arc::clone(&seen);
+/// let notifier = Notifier::new(move |notice: &Notice| sink.lock().unwrap().push(notice.to_string()));
+/// notifier.notify(&Notice::Connected { reconnect: false });
+/// assert_eq!(seen.lock().unwrap().len(), 1);
+/// ```
+#[derive(Clone, Default)]
+pub struct Notifier {
+    callback: Option<Callback>,
+}
+
+/// The application's notice callback.
+type Callback = Arc<dyn Fn(&Notice) + Send + Sync>;
+
+impl Notifier {
+    /// Passes every notice to `callback` (after logging it).
+    pub fn new(callback: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
+        Self {
+            callback: Some(Arc::new(callback)),
+        }
+    }
+
+    /// Logs `notice` with [`log_notice`], then calls the callback. A panicking callback is
+    /// logged as an error and otherwise ignored: the client goes on.
+    pub fn notify(&self, notice: &Notice) {
+        log_notice(notice);
+        if let Some(callback) = &self.callback
+            && catch_unwind(AssertUnwindSafe(|| callback(notice))).is_err()
+        {
+            tracing::error!(target: TARGET, "the on_notice callback panicked; the client goes on");
+        }
+    }
+}
+
+impl fmt::Debug for Notifier {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notifier")
+            .field("callback", &self.callback.as_ref().map(|_| "<set>"))
+            .finish()
+    }
+}
 
 /// Logs `notice` with `tracing` under the target `open_event`, at a level that fits it:
 ///
@@ -83,6 +138,26 @@ mod tests {
         assert_eq!(got.len(), 1, "{notice}");
         assert_eq!(got[0].1, TARGET);
         got[0].0
+    }
+
+    #[test]
+    fn a_panicking_callback_is_logged_and_survived() {
+        let calls = Arc::new(Mutex::new(0));
+        let counter = Arc::clone(&calls);
+        let notifier = Notifier::new(move |_: &Notice| {
+            *counter.lock().unwrap() += 1;
+            panic!("callback bug");
+        });
+        let levels = Levels::default();
+        let notice = Notice::Connected { reconnect: false };
+        tracing::subscriber::with_default(levels.clone(), || notifier.clone().notify(&notice));
+        assert_eq!(*calls.lock().unwrap(), 1);
+        let got = levels.0.lock().unwrap().clone();
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1], (Level::ERROR, TARGET.to_owned()));
+        assert!(format!("{notifier:?}").contains("<set>"));
+        // Without a callback only the log line.
+        Notifier::default().notify(&notice);
     }
 
     #[test]

@@ -1,0 +1,389 @@
+//! The settings every runtime's `ClientBuilder` collects, their setters
+//! ([`delegate_client_setters!`](crate::delegate_client_setters)) and the checks its `build`
+//! runs, written once for all runtimes.
+
+use std::collections::hash_map::RandomState;
+use std::fmt;
+use std::hash::BuildHasher;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use open_event_core::AppSecret;
+use open_event_core::config::{Config, ConfigBuilder, ConfigError};
+use open_event_core::dispatcher::Dispatcher;
+use rustls::ClientConfig;
+
+use crate::notice::TARGET;
+use crate::{Notifier, ProxyOptions, StatusBoard, Target, TlsOptions, TransportError};
+
+/// What a runtime's `ClientBuilder` holds: the core's configuration, the dispatcher of the
+/// runtime's handler type `H`, TLS, proxy, jitter seed and notice callback.
+///
+/// The runtime generates its public setters with
+/// [`delegate_client_setters!`](crate::delegate_client_setters) and builds with
+/// [`ClientOptions::prepare`].
+#[non_exhaustive]
+pub struct ClientOptions<H> {
+    /// The protocol settings.
+    pub config: ConfigBuilder,
+    /// Where events go; `None` until the application sets a handler or dispatcher.
+    pub dispatcher: Option<Dispatcher<H>>,
+    /// How the server's certificate is verified.
+    pub tls: TlsOptions,
+    /// Which proxy to tunnel through.
+    pub proxy: ProxyOptions,
+    /// The reconnect jitter's seed; `None`: from OS entropy.
+    pub seed: Option<u64>,
+    /// Where lifecycle notices go.
+    pub notifier: Notifier,
+}
+
+impl<H> ClientOptions<H> {
+    /// Every default, with the app's credentials.
+    pub fn new(app_id: impl Into<String>, app_secret: impl Into<AppSecret>) -> Self {
+        Self {
+            config: Config::builder(app_id, app_secret),
+            dispatcher: None,
+            tls: TlsOptions::default(),
+            proxy: ProxyOptions::default(),
+            seed: None,
+            notifier: Notifier::default(),
+        }
+    }
+
+    /// Checks every setting and builds what a client needs, so that a bad setting fails in
+    /// `build` rather than at the first connect: the configuration is validated, the endpoint
+    /// parsed, the proxy that applies (the explicit URL, or the environment's with
+    /// `proxy_from_env`) parsed, and the rustls configuration built (CA files and the system
+    /// store are read here). Without a dispatcher a warning is logged and every event is acked
+    /// unhandled. The seed is drawn when none was set and logged at debug level.
+    ///
+    /// # Errors
+    /// [`BuildError::Config`] for a protocol setting out of range, [`BuildError::Transport`]
+    /// for an unusable endpoint, proxy URL or TLS setting (e.g. an unreadable CA file).
+    pub fn prepare(self) -> Result<Prepared<H>, BuildError> {
+        let config = Arc::new(self.config.build()?);
+        let target = Target::from_uri(config.endpoint())?;
+        self.proxy.proxy_for(&target)?;
+        let tls = self.tls.client_config()?;
+        let dispatcher = self.dispatcher.unwrap_or_else(|| {
+            tracing::warn!(
+                target: TARGET,
+                "no handler or dispatcher set: every event is acked without being handled; \
+                 set one with ClientBuilder::handler or ClientBuilder::dispatcher"
+            );
+            Dispatcher::new()
+        });
+        let seed = self.seed.unwrap_or_else(entropy_seed);
+        tracing::debug!(
+            target: TARGET,
+            app_id = config.credentials().app_id(),
+            seed,
+            "client built (ClientBuilder::seed with this seed replays its reconnect jitter)"
+        );
+        Ok(Prepared {
+            config,
+            dispatcher,
+            tls,
+            proxy: self.proxy,
+            seed,
+            notifier: self.notifier,
+            status: Arc::new(StatusBoard::new()),
+        })
+    }
+}
+
+impl<H> fmt::Debug for ClientOptions<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ClientOptions")
+            .field("config", &self.config)
+            .field("dispatcher", &self.dispatcher)
+            .field("tls", &self.tls)
+            .field("proxy", &self.proxy.url.as_ref().map(|_| "<set>"))
+            .field("proxy_from_env", &self.proxy.from_env)
+            .field("seed", &self.seed)
+            .field("notifier", &self.notifier)
+            .finish()
+    }
+}
+
+/// Checked settings, ready for a runtime's client (from [`ClientOptions::prepare`]).
+#[non_exhaustive]
+pub struct Prepared<H> {
+    /// The validated configuration.
+    pub config: Arc<Config>,
+    /// Where events go.
+    pub dispatcher: Dispatcher<H>,
+    /// The rustls configuration for every connect.
+    pub tls: Arc<ClientConfig>,
+    /// Which proxy to tunnel through (read again at every connect).
+    pub proxy: ProxyOptions,
+    /// The reconnect jitter's seed.
+    pub seed: u64,
+    /// Where lifecycle notices go.
+    pub notifier: Notifier,
+    /// A fresh board for the client's loop and its handles.
+    pub status: Arc<StatusBoard>,
+}
+
+impl<H> fmt::Debug for Prepared<H> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Prepared")
+            .field("config", &self.config)
+            .field("dispatcher", &self.dispatcher)
+            .field("proxy", &self.proxy.url.as_ref().map(|_| "<set>"))
+            .field("proxy_from_env", &self.proxy.from_env)
+            .field("seed", &self.seed)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// A protocol setting is out of range.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// A TLS, endpoint or proxy setting cannot work (e.g. an unreadable CA file).
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+}
+
+/// A seed from OS entropy (std's per-process random hasher keys) mixed with the clock.
+fn entropy_seed() -> u64 {
+    RandomState::new().hash_one((SystemTime::now(), std::process::id()))
+}
+
+/// Generates the setters of a runtime's `ClientBuilder` that holds a field
+/// `$options: ClientOptions<H>`: every config knob of the core (through
+/// `open_event_core::delegate_config_setters!`), `on_notice`, the TLS settings (`tls`,
+/// `native_roots`, `ca_file`, `danger_accept_invalid_certs`), the proxy (`proxy`,
+/// `proxy_from_env`) and `seed`.
+///
+/// With `; dispatcher: D, handler: async` (or `blocking`) it also generates `dispatcher(D)`
+/// (`D` is the runtime's `Dispatcher` alias) and `handler(f)` for async handlers
+/// (`Fn(Event) -> impl Future<Output = Result<(), E>>`) or blocking ones
+/// (`Fn(Event) -> Result<(), E>`). The runtime adds `build`.
+///
+/// ```
+/// use open_event_core::handler::BlockingHandler;
+/// use open_event_transport::{BuildError, ClientOptions, Prepared};
+///
+/// pub type Dispatcher = open_event_core::dispatcher::Dispatcher<BlockingHandler>;
+///
+/// pub struct ClientBuilder {
+///     options: ClientOptions<BlockingHandler>,
+/// }
+///
+/// impl ClientBuilder {
+///     open_event_transport::delegate_client_setters!(
+///         options; dispatcher: Dispatcher, handler: blocking
+///     );
+///
+///     pub fn build(self) -> Result<Prepared<BlockingHandler>, BuildError> {
+///         self.options.prepare()
+///     }
+/// }
+///
+/// let builder = ClientBuilder { options: ClientOptions::new("AK123456", "sk098765") };
+/// let prepared = builder
+///     .handler(|event| Ok::<(), std::io::Error>(println!("{}", event.event_code())))
+///     .max_in_flight(8)
+///     .seed(7)
+///     .proxy("http://proxy.local:3128")
+///     .build()?;
+/// assert_eq!((prepared.config.max_in_flight(), prepared.seed), (8, 7));
+/// # Ok::<(), BuildError>(())
+/// ```
+#[macro_export]
+macro_rules! delegate_client_setters {
+    ($options:ident; dispatcher: $dispatcher:ty, handler: async) => {
+        $crate::delegate_client_setters!($options; dispatcher: $dispatcher);
+
+        /// Handles every event with `f` (a dispatcher with only a fallback). Its futures run
+        /// concurrently with the connection and with each other, up to `max_in_flight` at
+        /// once. `Ok` acks the event with 200; an error or a panic acks it with 500 and the
+        /// error's text (the server may redeliver it). Replaces a dispatcher or handler set
+        /// before.
+        #[must_use]
+        pub fn handler<F, Fut, E>(self, f: F) -> Self
+        where
+            F: Fn($crate::__core::Event) -> Fut + Send + Sync + 'static,
+            Fut: ::std::future::Future<Output = Result<(), E>> + Send + 'static,
+            E: Into<$crate::__core::handler::HandlerError> + 'static,
+        {
+            let mut dispatcher = <$dispatcher>::new();
+            dispatcher.fallback($crate::__core::handler::AsyncHandler::new(f));
+            self.dispatcher(dispatcher)
+        }
+    };
+    ($options:ident; dispatcher: $dispatcher:ty, handler: blocking) => {
+        $crate::delegate_client_setters!($options; dispatcher: $dispatcher);
+
+        /// Handles every event with `f` (a dispatcher with only a fallback). It runs on a
+        /// worker thread, up to `max_in_flight` at once. `Ok` acks the event with 200; an
+        /// error or a panic acks it with 500 and the error's text (the server may redeliver
+        /// it). Replaces a dispatcher or handler set before.
+        #[must_use]
+        pub fn handler<F, E>(self, f: F) -> Self
+        where
+            F: Fn($crate::__core::Event) -> Result<(), E> + Send + Sync + 'static,
+            E: Into<$crate::__core::handler::HandlerError> + 'static,
+        {
+            let mut dispatcher = <$dispatcher>::new();
+            dispatcher.fallback($crate::__core::handler::BlockingHandler::new(f));
+            self.dispatcher(dispatcher)
+        }
+    };
+    ($options:ident; dispatcher: $dispatcher:ty) => {
+        $crate::delegate_client_setters!($options);
+
+        /// Routes events with `dispatcher` (typed handlers, per-code handlers, glob routes, a
+        /// fallback). Replaces a dispatcher or handler set before.
+        #[must_use]
+        pub fn dispatcher(mut self, dispatcher: $dispatcher) -> Self {
+            self.$options.dispatcher = Some(dispatcher);
+            self
+        }
+    };
+    ($options:ident) => {
+        $crate::__core::delegate_config_setters!($options.config);
+
+        /// Calls `f` with every lifecycle notice (connected, disconnected, reconnecting,
+        /// goaway, rejected frames, slow handlers, stopped, ...), in addition to the `tracing`
+        /// logs (target `open_event`). It runs on the client's loop (the IO thread of
+        /// `open-event-blocking`): keep it quick. A panic in it is logged and ignored.
+        #[must_use]
+        pub fn on_notice(
+            mut self,
+            f: impl Fn(&$crate::__core::connection::Notice) + Send + Sync + 'static,
+        ) -> Self {
+            self.$options.notifier = $crate::Notifier::new(f);
+            self
+        }
+
+        /// Replaces every TLS setting at once (including those made with `native_roots`,
+        /// `ca_file` and `danger_accept_invalid_certs` before).
+        #[must_use]
+        pub fn tls(mut self, options: $crate::TlsOptions) -> Self {
+            self.$options.tls = options;
+            self
+        }
+
+        /// Trusts the operating system's certificate store instead of the bundled WebPKI
+        /// (Mozilla) roots. Default: off.
+        #[must_use]
+        pub fn native_roots(mut self, native: bool) -> Self {
+            self.$options.tls.roots = if native {
+                $crate::Roots::Native
+            } else {
+                $crate::Roots::WebPki
+            };
+            self
+        }
+
+        /// Also trusts the CA certificates in this PEM file (e.g. a private deployment's CA or
+        /// a test CA). May be called more than once; the file is read by `build`.
+        #[must_use]
+        pub fn ca_file(mut self, path: impl Into<::std::path::PathBuf>) -> Self {
+            self.$options.tls.extra_ca_files.push(path.into());
+            self
+        }
+
+        /// Accepts any server certificate. **Dangerous**: anyone on the network path can then
+        /// read and forge events and acks. For local tests against a self-signed server only;
+        /// a warning is logged. Default: off.
+        #[must_use]
+        pub fn danger_accept_invalid_certs(mut self, accept: bool) -> Self {
+            self.$options.tls.danger_accept_invalid_certs = accept;
+            self
+        }
+
+        /// Connects through this HTTP proxy (`http://[user:password@]host[:port]`, port 80 by
+        /// default) with HTTP CONNECT. Takes precedence over `proxy_from_env`; checked by
+        /// `build`.
+        #[must_use]
+        pub fn proxy(mut self, url: impl Into<String>) -> Self {
+            self.$options.proxy.url = Some(url.into());
+            self
+        }
+
+        /// Uses the proxy named by `HTTPS_PROXY` / `https_proxy` (`HTTP_PROXY` for `ws://`,
+        /// then `ALL_PROXY` for both) when no `proxy` is set, honouring `NO_PROXY` /
+        /// `no_proxy`. Default: off.
+        #[must_use]
+        pub fn proxy_from_env(mut self, from_env: bool) -> Self {
+            self.$options.proxy.from_env = from_env;
+            self
+        }
+
+        /// Seeds the reconnect jitter (the seed from a log replays a run's backoff exactly).
+        /// Default: fresh from OS entropy; the seed in use is logged at debug level when the
+        /// client is built.
+        #[must_use]
+        pub fn seed(mut self, seed: u64) -> Self {
+            self.$options.seed = Some(seed);
+            self
+        }
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use open_event_core::connection::State;
+    use open_event_core::handler::BlockingHandler;
+
+    use super::*;
+
+    fn options() -> ClientOptions<BlockingHandler> {
+        ClientOptions::new("AK123456", "sk098765")
+    }
+
+    #[test]
+    fn prepare_checks_every_setting_up_front() {
+        let mut bad = options();
+        bad.config = bad.config.max_in_flight(0);
+        let err = bad.prepare().unwrap_err();
+        assert!(matches!(err, BuildError::Config(_)), "{err}");
+
+        let mut bad = options();
+        bad.tls.extra_ca_files.push("/nonexistent/ca.pem".into());
+        let err = bad.prepare().unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+
+        let mut bad = options();
+        bad.proxy.url = Some("socks5://u:hunter2@p:1".into());
+        let err = bad.prepare().unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn prepare_keeps_a_set_seed_and_draws_one_otherwise() {
+        let mut seeded = options();
+        seeded.seed = Some(42);
+        let prepared = seeded.prepare().unwrap();
+        assert_eq!(prepared.seed, 42);
+        assert_eq!(prepared.status.handle().state(), State::Connecting);
+        let drawn: Vec<u64> = (0..3).map(|_| options().prepare().unwrap().seed).collect();
+        assert!(drawn[0] != drawn[1] || drawn[1] != drawn[2], "{drawn:?}");
+    }
+
+    #[test]
+    fn debug_hides_the_secret_and_the_proxy_password() {
+        let mut options = options();
+        options.proxy.url = Some("http://user:pw@proxy:1".into());
+        let text = format!("{options:?}");
+        assert!(
+            !text.contains("sk098765") && !text.contains("pw@"),
+            "{text}"
+        );
+        let text = format!("{:?}", options.prepare().unwrap());
+        assert!(
+            !text.contains("sk098765") && !text.contains("pw@"),
+            "{text}"
+        );
+    }
+}
