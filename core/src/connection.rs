@@ -139,6 +139,9 @@ struct InFlight {
     started: Instant,
 }
 
+/// The longest reconnect delay a GoAway may ask for (`reconnect_ms` beyond it is clamped).
+pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
+
 /// Misuse of the API by the application (not the peer's fault).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -644,7 +647,10 @@ impl Connection {
         if let (true, Some(ms)) = (goaway.reason.is_reconnectable(), goaway.reconnect_ms)
             && ms > 0
         {
-            self.backoff.set_server_delay(Duration::from_millis(ms));
+            // Honoured exactly, up to a day: a larger value is a server bug, and the clock
+            // arithmetic must not overflow on it.
+            let delay = Duration::from_millis(ms).min(MAX_SERVER_DELAY);
+            self.backoff.set_server_delay(delay);
         }
         // The server closes the socket next; if it does not, we do.
         self.timers

@@ -29,6 +29,7 @@ enum Op {
     Complete(usize, u8),
     Close,
     Timeout,
+    GoAway(u8, Option<u64>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -48,6 +49,7 @@ fn op() -> impl Strategy<Value = Op> {
         (any::<usize>(), 0u8..3).prop_map(|(i, o)| Op::Complete(i, o)),
         Just(Op::Close),
         Just(Op::Timeout),
+        (0u8..4, proptest::option::of(any::<u64>())).prop_map(|(r, ms)| Op::GoAway(r, ms)),
     ]
 }
 
@@ -114,6 +116,14 @@ proptest! {
                     }
                 }
                 Op::Close => conn.close(now),
+                Op::GoAway(reason, ms) => {
+                    let reason = ["server_shutdown", "connection_replaced", "heartbeat_timeout", "new"][usize::from(reason)];
+                    let frame = match ms {
+                        Some(ms) => format!(r#"{{"type":"goaway","reason":"{reason}","reconnect_ms":{ms}}}"#),
+                        None => format!(r#"{{"type":"goaway","reason":"{reason}"}}"#),
+                    };
+                    conn.handle_input(now, Input::Text(&frame));
+                }
                 Op::Timeout => {
                     if let Some(at) = conn.poll_timeout() {
                         now = now.max(at);

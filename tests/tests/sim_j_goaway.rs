@@ -97,3 +97,14 @@ fn acks_still_go_out_between_goaway_and_close() {
     sim.complete_ok(&n);
     assert_eq!(sim.acks(), vec![(n, 200, None)]);
 }
+
+#[test]
+fn an_absurd_reconnect_ms_is_clamped_not_a_crash() {
+    let mut sim = stable_sim();
+    sim.text(r#"{"type":"goaway","reason":"server_shutdown","reconnect_ms":18446744073709551615}"#);
+    sim.server_close();
+    let Some(Notice::Reconnecting { delay, .. }) = sim.notices().last().cloned() else {
+        panic!()
+    };
+    assert_eq!(delay, open_event_core::connection::MAX_SERVER_DELAY);
+}
