@@ -1,16 +1,18 @@
-//! The loop that drives one `Connection` on tokio (the core's drive-loop contract), plus the
-//! writer task of each transport.
+//! The loop that drives one `Connection` on tokio (the core's drive-loop contract).
 //!
-//! Everything that can block runs elsewhere and reports back through channels: the connect
-//! attempt and the writer are tasks per transport, handlers are tasks per delivery. The loop
-//! itself only reads the WebSocket (when not paused), feeds the core and performs its actions.
+//! The loop owns the whole WebSocket: it reads it (when not paused) and writes to it through
+//! the `Sink` half (`poll_ready` / `start_send` / `poll_flush`), both from one future polled
+//! in its `select!`, so a write that waits for the socket never holds up reading, the timer or
+//! the handlers' outcomes. What may take long runs elsewhere and reports back through
+//! channels: the connect attempt is a task per transport, handlers are tasks per delivery
+//! (they run in parallel on a multi-thread runtime).
 
+use std::collections::VecDeque;
 use std::sync::Arc;
+use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
-use async_tungstenite::WebSocketReceiver;
-use async_tungstenite::WebSocketSender;
-use async_tungstenite::tokio::TokioAdapter;
+use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::tungstenite::Message as WsMessage;
 use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
@@ -25,7 +27,7 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::Dispatcher;
-use crate::connect::{Connector, MaybeTls, Ws};
+use crate::connect::{Connector, Ws};
 
 /// Everything one `run` needs.
 pub(crate) struct Driver {
@@ -38,59 +40,143 @@ pub(crate) struct Driver {
     pub(crate) status: Arc<StatusBoard>,
 }
 
-/// What the per-transport tasks report, tagged with their transport's generation.
-enum Report {
-    Opened(u64, Result<Box<Ws>, OpenError>),
-    Sent(u64, SendId),
-    WriteFailed(u64, CloseInfo),
-}
-
-/// What the writer task is asked to do.
-enum WriteCmd {
-    /// Write a text frame; `Sent` once flushed.
-    Text(SendId, String),
-    /// Flush only: writes the pong tungstenite queued itself when it read the ping (sending our
-    /// own would make two, or replace it). `Sent` once flushed.
-    Flush(SendId),
-    /// Send a close frame with code 1000.
-    Close,
-}
+/// What a connect attempt reports, tagged with its transport's generation.
+struct Opened(u64, Result<Box<Ws>, OpenError>);
 
 /// The current transport (open or being opened).
 enum Transport {
     None,
-    Connecting {
-        task: JoinHandle<()>,
-    },
-    Open {
-        reader: WebSocketReceiver<TokioAdapter<MaybeTls>>,
-        writer: mpsc::UnboundedSender<WriteCmd>,
-        writer_task: JoinHandle<()>,
-        /// The peer's close frame, once one arrived (the stream ends after it).
-        close: Option<CloseInfo>,
-    },
+    Connecting { task: JoinHandle<()> },
+    Open(Box<Link>),
 }
 
 impl Transport {
-    /// Drops the transport at once (aborting its connect attempt or writer).
+    /// Drops the transport at once (aborting its connect attempt, or closing the socket).
     fn drop_now(&mut self) {
-        match std::mem::replace(self, Self::None) {
-            Self::None => {}
-            Self::Connecting { task } => task.abort(),
-            Self::Open { writer_task, .. } => writer_task.abort(),
+        if let Self::Connecting { task } = std::mem::replace(self, Self::None) {
+            task.abort();
         }
     }
+}
+
+/// Something to write, in the order the core emitted it.
+enum Outgoing {
+    /// An ack text frame; `Sent` once flushed.
+    Ack(SendId, String),
+    /// Flush only: writes the pong tungstenite queued itself when it read the ping (sending our
+    /// own would make two, or replace it). `Sent` once flushed.
+    Pong(SendId),
+    /// Our close frame (code 1000).
+    Close,
+}
+
+/// One open WebSocket with its write queue.
+struct Link {
+    ws: Box<Ws>,
+    queue: VecDeque<Outgoing>,
+    /// The last send handed to the socket and not yet flushed.
+    unflushed: Option<SendId>,
+    /// Something was handed to the socket since the last flush.
+    dirty: bool,
+    /// The peer's close frame, once one arrived (the stream ends after it).
+    close: Option<CloseInfo>,
+}
+
+/// What the open WebSocket produced.
+enum Io {
+    /// Everything up to this send is flushed.
+    Flushed(SendId),
+    /// A write or flush failed.
+    WriteFailed(WsError),
+    /// The next message, or the end of the stream.
+    Read(Option<Result<WsMessage, WsError>>),
+}
+
+impl Link {
+    fn new(ws: Box<Ws>) -> Self {
+        Self {
+            ws,
+            queue: VecDeque::new(),
+            unflushed: None,
+            dirty: false,
+            close: None,
+        }
+    }
+
+    /// Hands queued messages to the socket and flushes them, batching whatever is queued into
+    /// one flush. `Ok(Some(id))`: everything up to `id` is flushed (the core confirms every
+    /// earlier send with it); `Ok(None)`: nothing to report.
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> Poll<Result<Option<SendId>, WsError>> {
+        while let Some(next) = self.queue.front() {
+            // Text and close frames need room in the socket's write buffer; a pong does not.
+            if !matches!(next, Outgoing::Pong(_)) {
+                ready!(self.ws.poll_ready_unpin(cx))?;
+            }
+            match self.queue.pop_front() {
+                Some(Outgoing::Ack(id, text)) => {
+                    self.ws.start_send_unpin(WsMessage::text(text))?;
+                    self.unflushed = Some(id);
+                }
+                Some(Outgoing::Pong(id)) => self.unflushed = Some(id),
+                Some(Outgoing::Close) => {
+                    let frame = CloseFrame {
+                        code: CloseCode::Normal,
+                        reason: "".into(),
+                    };
+                    self.ws.start_send_unpin(WsMessage::Close(Some(frame)))?;
+                }
+                None => break,
+            }
+            self.dirty = true;
+        }
+        if !self.dirty {
+            return Poll::Ready(Ok(None));
+        }
+        ready!(self.ws.poll_flush_unpin(cx))?;
+        self.dirty = false;
+        Poll::Ready(Ok(self.unflushed.take()))
+    }
+
+    /// Makes progress on the write queue, then reads (if `reading`); ready with the first
+    /// thing to report.
+    fn poll_io(&mut self, reading: bool, cx: &mut Context<'_>) -> Poll<Io> {
+        match self.poll_write(cx) {
+            Poll::Ready(Err(err)) => return Poll::Ready(Io::WriteFailed(err)),
+            Poll::Ready(Ok(Some(id))) => return Poll::Ready(Io::Flushed(id)),
+            Poll::Ready(Ok(None)) | Poll::Pending => {}
+        }
+        if reading {
+            return self.ws.poll_next_unpin(cx).map(Io::Read);
+        }
+        Poll::Pending
+    }
+}
+
+/// The loop's state between turns.
+struct State {
+    conn: Connection,
+    transport: Transport,
+    /// Counts transports; a connect attempt's report names the one it was made for.
+    generation: u64,
+    /// The core asked us to stop reading.
+    paused: bool,
+    opened_tx: mpsc::UnboundedSender<Opened>,
+    outcome_tx: mpsc::UnboundedSender<(DeliveryToken, Outcome)>,
 }
 
 impl Driver {
     pub(crate) async fn run(self) -> Result<(), StopReason> {
         tracing::debug!(target: "open_event", seed = self.seed, "starting the event connection");
-        let mut conn = Connection::new(Arc::clone(&self.config), Instant::now(), self.seed);
-        let (report_tx, mut report_rx) = mpsc::unbounded_channel::<Report>();
+        let (opened_tx, mut opened_rx) = mpsc::unbounded_channel::<Opened>();
         let (outcome_tx, mut outcome_rx) = mpsc::unbounded_channel::<(DeliveryToken, Outcome)>();
-        let mut transport = Transport::None;
-        let mut generation = 0u64;
-        let mut paused = false;
+        let mut st = State {
+            conn: Connection::new(Arc::clone(&self.config), Instant::now(), self.seed),
+            transport: Transport::None,
+            generation: 0,
+            paused: false,
+            opened_tx,
+            outcome_tx,
+        };
         let mut stop_seen = false;
 
         let sleep = tokio::time::sleep(std::time::Duration::ZERO);
@@ -100,66 +186,22 @@ impl Driver {
         loop {
             if !stop_seen && self.status.stop_requested() {
                 stop_seen = true;
-                conn.close(Instant::now());
+                st.conn.close(Instant::now());
             }
             // Perform every action the last input or command produced, in order.
-            while let Some(action) = conn.poll_action() {
-                match action {
-                    Action::Connect(request) => {
-                        transport.drop_now();
-                        generation += 1;
-                        let connector = self.connector.clone();
-                        let reports = report_tx.clone();
-                        let id = generation;
-                        let task = tokio::spawn(async move {
-                            let result = connector.open(request).await.map(Box::new);
-                            let _ = reports.send(Report::Opened(id, result));
-                        });
-                        transport = Transport::Connecting { task };
-                    }
-                    Action::Send(transmit) => {
-                        if let Transport::Open { writer, .. } = &transport {
-                            let cmd = match transmit.message {
-                                Message::Pong(_) => WriteCmd::Flush(transmit.id),
-                                Message::Ack { text, .. } => WriteCmd::Text(transmit.id, text),
-                            };
-                            // A closed writer already reported its failure.
-                            let _ = writer.send(cmd);
-                        }
-                    }
-                    Action::Deliver(delivery) => {
-                        let outcome = self.dispatcher.handle(delivery.event);
-                        let outcomes = outcome_tx.clone();
-                        let token = delivery.token;
-                        tokio::spawn(async move {
-                            // `handle` turns errors and panics into outcomes.
-                            let outcome = outcome.await;
-                            let _ = outcomes.send((token, outcome));
-                        });
-                    }
-                    Action::PauseReading => paused = true,
-                    Action::ResumeReading => paused = false,
-                    Action::Close => {
-                        if let Transport::Open { writer, .. } = &transport {
-                            let _ = writer.send(WriteCmd::Close);
-                        }
-                    }
-                    Action::Disconnect => transport.drop_now(),
-                    Action::Notify(notice) => self.notifier.notify(&notice),
-                }
-            }
-            self.status.publish(conn.state(), conn.stats());
-            if conn.is_stopped() {
+            self.perform(&mut st);
+            self.status.publish(st.conn.state(), st.conn.stats());
+            if st.conn.is_stopped() {
                 break;
             }
 
             // The single timer: re-armed only when the deadline changed, and the clock is
             // checked here first rather than trusting the sleep (quinn's `drive_timer`).
-            let deadline = conn.poll_timeout();
+            let deadline = st.conn.poll_timeout();
             if let Some(at) = deadline
                 && Instant::now() >= at
             {
-                conn.handle_timeout(Instant::now());
+                st.conn.handle_timeout(Instant::now());
                 continue;
             }
             if deadline != armed {
@@ -168,183 +210,160 @@ impl Driver {
                     sleep.as_mut().reset(tokio::time::Instant::from_std(at));
                 }
             }
-            let reading = !paused && matches!(transport, Transport::Open { .. });
+            let reading = !st.paused;
+            let open = matches!(st.transport, Transport::Open(_));
 
             tokio::select! {
                 // Wakes the loop for a stop request; the top of the loop acts on it.
                 () = std::future::poll_fn(|cx| self.status.poll_stop(cx)), if !stop_seen => {}
                 Some((token, outcome)) = outcome_rx.recv() => {
-                    // Tokens come from this connection and are completed once: cannot fail.
-                    if let Err(err) = conn.complete(Instant::now(), token, outcome) {
-                        tracing::error!(target: "open_event", "{err}");
+                    self.complete(&mut st, token, outcome);
+                    // Every other outcome ready now, in the same turn: their acks then go
+                    // out in one flush.
+                    while let Ok((token, outcome)) = outcome_rx.try_recv() {
+                        self.perform(&mut st);
+                        self.complete(&mut st, token, outcome);
                     }
                 }
-                Some(report) = report_rx.recv() => {
-                    on_report(&mut conn, &mut transport, generation, report, &report_tx);
-                }
-                message = next_message(&mut transport), if reading => {
-                    on_message(&mut conn, &mut transport, message);
+                Some(opened) = opened_rx.recv() => on_opened(&mut st, opened),
+                io = std::future::poll_fn(|cx| poll_io(&mut st.transport, reading, cx)), if open => {
+                    on_io(&mut st, io);
                 }
                 () = &mut sleep, if armed.is_some() => {
-                    conn.handle_timeout(Instant::now());
+                    st.conn.handle_timeout(Instant::now());
                 }
             }
         }
-        transport.drop_now();
-        match conn.stop_reason() {
+        st.transport.drop_now();
+        match st.conn.stop_reason() {
             Some(StopReason::Requested) | None => Ok(()),
             Some(reason) => Err(reason.clone()),
         }
     }
-}
 
-type ReportSender = mpsc::UnboundedSender<Report>;
+    /// Feeds one handler's outcome to the core.
+    fn complete(&self, st: &mut State, token: DeliveryToken, outcome: Outcome) {
+        // Tokens come from this connection and are completed once: cannot fail.
+        if let Err(err) = st.conn.complete(Instant::now(), token, outcome) {
+            tracing::error!(target: "open_event", "{err}");
+        }
+    }
 
-/// Feeds what a transport task reported; reports of an abandoned transport are ignored.
-fn on_report(
-    conn: &mut Connection,
-    transport: &mut Transport,
-    generation: u64,
-    report: Report,
-    reports: &ReportSender,
-) {
-    let now = Instant::now();
-    match report {
-        Report::Opened(id, _) | Report::Sent(id, _) | Report::WriteFailed(id, _)
-            if id != generation => {}
-        Report::Opened(_, Ok(ws)) => {
-            if !matches!(transport, Transport::Connecting { .. }) {
-                return;
+    /// Performs every queued action, in order.
+    fn perform(&self, st: &mut State) {
+        while let Some(action) = st.conn.poll_action() {
+            match action {
+                Action::Connect(request) => {
+                    st.transport.drop_now();
+                    st.generation += 1;
+                    let connector = self.connector.clone();
+                    let reports = st.opened_tx.clone();
+                    let id = st.generation;
+                    let task = tokio::spawn(async move {
+                        let result = connector.open(request).await.map(Box::new);
+                        let _ = reports.send(Opened(id, result));
+                    });
+                    st.transport = Transport::Connecting { task };
+                }
+                Action::Send(transmit) => {
+                    if let Transport::Open(link) = &mut st.transport {
+                        link.queue.push_back(match transmit.message {
+                            Message::Pong(_) => Outgoing::Pong(transmit.id),
+                            Message::Ack { text, .. } => Outgoing::Ack(transmit.id, text),
+                        });
+                    }
+                }
+                Action::Deliver(delivery) => {
+                    let outcome = self.dispatcher.handle(delivery.event);
+                    let outcomes = st.outcome_tx.clone();
+                    let token = delivery.token;
+                    tokio::spawn(async move {
+                        // `handle` turns errors and panics into outcomes.
+                        let outcome = outcome.await;
+                        let _ = outcomes.send((token, outcome));
+                    });
+                }
+                Action::PauseReading => st.paused = true,
+                Action::ResumeReading => st.paused = false,
+                Action::Close => {
+                    if let Transport::Open(link) = &mut st.transport {
+                        link.queue.push_back(Outgoing::Close);
+                    }
+                }
+                Action::Disconnect => st.transport.drop_now(),
+                Action::Notify(notice) => self.notifier.notify(&notice),
             }
-            let (sink, reader) = (*ws).split();
-            let (writer, commands) = mpsc::unbounded_channel();
-            let writer_task = tokio::spawn(write_loop(sink, commands, reports.clone(), generation));
-            *transport = Transport::Open {
-                reader,
-                writer,
-                writer_task,
-                close: None,
-            };
-            conn.handle_input(now, Input::Opened);
-        }
-        Report::Opened(_, Err(err)) => {
-            if matches!(transport, Transport::Connecting { .. }) {
-                *transport = Transport::None;
-                conn.handle_input(now, Input::OpenFailed(&err));
-            }
-        }
-        // The transport was dropped after this report was queued.
-        Report::Sent(..) | Report::WriteFailed(..)
-            if !matches!(transport, Transport::Open { .. }) => {}
-        Report::Sent(_, id) => conn.handle_input(now, Input::Sent(id)),
-        Report::WriteFailed(_, info) => {
-            // After the peer's close frame, writes fail by design: report the close instead.
-            let info = match transport {
-                Transport::Open {
-                    close: Some(frame), ..
-                } => frame.clone(),
-                _ => info,
-            };
-            transport.drop_now();
-            conn.handle_input(now, Input::Closed(&info));
         }
     }
 }
 
-/// The next message of the open transport (only polled while one is open).
-async fn next_message(
-    transport: &mut Transport,
-) -> Option<Result<WsMessage, async_tungstenite::tungstenite::Error>> {
+/// Feeds what a connect attempt reported; reports of an abandoned attempt are ignored.
+fn on_opened(st: &mut State, Opened(id, result): Opened) {
+    if id != st.generation || !matches!(st.transport, Transport::Connecting { .. }) {
+        return;
+    }
+    let now = Instant::now();
+    match result {
+        Ok(ws) => {
+            st.transport = Transport::Open(Box::new(Link::new(ws)));
+            st.conn.handle_input(now, Input::Opened);
+        }
+        Err(err) => {
+            st.transport = Transport::None;
+            st.conn.handle_input(now, Input::OpenFailed(&err));
+        }
+    }
+}
+
+/// Writes and reads the open transport (only polled while one is open).
+fn poll_io(transport: &mut Transport, reading: bool, cx: &mut Context<'_>) -> Poll<Io> {
     match transport {
-        Transport::Open { reader, .. } => reader.next().await,
-        _ => std::future::pending().await,
+        Transport::Open(link) => link.poll_io(reading, cx),
+        _ => Poll::Pending,
     }
 }
 
-fn on_message(
-    conn: &mut Connection,
-    transport: &mut Transport,
-    message: Option<Result<WsMessage, async_tungstenite::tungstenite::Error>>,
-) {
+/// Feeds what the open transport produced.
+fn on_io(st: &mut State, io: Io) {
     let now = Instant::now();
-    let Transport::Open { close, .. } = transport else {
+    let Transport::Open(link) = &mut st.transport else {
         return;
     };
-    match message {
-        Some(Ok(WsMessage::Text(text))) => conn.handle_input(now, Input::Text(text.as_str())),
-        Some(Ok(WsMessage::Binary(data))) => conn.handle_input(now, Input::Binary(&data)),
-        Some(Ok(WsMessage::Ping(data))) => conn.handle_input(now, Input::Ping(&data)),
-        Some(Ok(WsMessage::Pong(data))) => conn.handle_input(now, Input::Pong(&data)),
-        Some(Ok(WsMessage::Close(frame))) => {
-            // Keep reading: the next read sends tungstenite's close reply and ends the stream.
-            *close = Some(close_frame_info(frame.as_ref()));
+    let ended = match io {
+        Io::Flushed(id) => {
+            st.conn.handle_input(now, Input::Sent(id));
+            return;
         }
-        Some(Ok(WsMessage::Frame(_))) => {}
-        None => {
-            let info = close.take().unwrap_or_else(|| CloseInfo::clean(None, ""));
-            transport.drop_now();
-            conn.handle_input(now, Input::Closed(&info));
+        Io::WriteFailed(err) => {
+            // After the peer's close frame, writes fail by design: report the close instead.
+            link.close.take().unwrap_or_else(|| close_info(&err, false))
         }
-        Some(Err(err)) => {
-            let seen = close.take();
-            let info = match seen {
-                Some(frame) if !close_info(&err, true).error => frame,
-                Some(_) | None => close_info(&err, false),
-            };
-            transport.drop_now();
-            conn.handle_input(now, Input::Closed(&info));
-        }
-    }
-}
-
-/// Writes what the loop sends, in order; batches what is queued into one flush and reports
-/// the last id as `Sent` (the core confirms every earlier id with it).
-async fn write_loop(
-    mut sink: WebSocketSender<TokioAdapter<MaybeTls>>,
-    mut commands: mpsc::UnboundedReceiver<WriteCmd>,
-    reports: ReportSender,
-    generation: u64,
-) {
-    while let Some(first) = commands.recv().await {
-        let mut last = None;
-        let mut next = Some(first);
-        let mut result = Ok(());
-        while let Some(cmd) = next.take() {
-            result = match cmd {
-                WriteCmd::Text(id, text) => {
-                    last = Some(id);
-                    sink.feed(WsMessage::text(text)).await
+        Io::Read(Some(Ok(message))) => {
+            match message {
+                WsMessage::Text(text) => st.conn.handle_input(now, Input::Text(text.as_str())),
+                WsMessage::Binary(data) => st.conn.handle_input(now, Input::Binary(&data)),
+                // async-tungstenite has already queued the pong for this ping; the core's
+                // `Send(Pong)` that follows only flushes it (see `Link::poll_write`).
+                WsMessage::Ping(data) => st.conn.handle_input(now, Input::Ping(&data)),
+                WsMessage::Pong(data) => st.conn.handle_input(now, Input::Pong(&data)),
+                WsMessage::Close(frame) => {
+                    // Keep reading: the next read sends tungstenite's close reply and ends
+                    // the stream.
+                    link.close = Some(close_frame_info(frame.as_ref()));
                 }
-                WriteCmd::Flush(id) => {
-                    last = Some(id);
-                    Ok(())
-                }
-                WriteCmd::Close => {
-                    let frame = CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "".into(),
-                    };
-                    sink.feed(WsMessage::Close(Some(frame))).await
-                }
-            };
-            if result.is_err() {
-                break;
+                WsMessage::Frame(_) => {}
             }
-            next = commands.try_recv().ok();
+            return;
         }
-        if result.is_ok() {
-            result = sink.flush().await;
-        }
-        match result {
-            Ok(()) => {
-                if let Some(id) = last {
-                    let _ = reports.send(Report::Sent(generation, id));
-                }
-            }
-            Err(err) => {
-                let _ = reports.send(Report::WriteFailed(generation, close_info(&err, false)));
-                return;
-            }
-        }
-    }
+        Io::Read(None) => link
+            .close
+            .take()
+            .unwrap_or_else(|| CloseInfo::clean(None, "")),
+        Io::Read(Some(Err(err))) => match link.close.take() {
+            Some(frame) if !close_info(&err, true).error => frame,
+            Some(_) | None => close_info(&err, false),
+        },
+    };
+    st.transport.drop_now();
+    st.conn.handle_input(now, Input::Closed(&ended));
 }
