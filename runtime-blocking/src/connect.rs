@@ -1,10 +1,12 @@
 //! One connect attempt: DNS, TCP, optional HTTP CONNECT through a proxy, TLS, WebSocket upgrade.
 //!
-//! It runs on a short-lived thread of its own so the IO thread keeps ticking the core's timers,
-//! draining handler outcomes and watching the stop flag meanwhile (DNS resolution cannot be
-//! bounded on the calling thread). The core bounds the attempt with `connect_timeout`: when it
-//! gives up it emits `Disconnect`, the IO thread raises the attempt's `abandon` flag and ignores
-//! its result; the attempt notices the flag within one step and ends.
+//! It runs on a short-lived thread of its own, on a blocking socket with timeouts, so the IO
+//! thread keeps serving the core's timers, handler outcomes and the stop flag meanwhile (DNS
+//! resolution cannot be bounded on the calling thread). The result is posted to the IO thread's
+//! inbox, which wakes it; the IO thread then switches the socket to non-blocking mode. The core
+//! bounds the attempt with `connect_timeout`: when it gives up it emits `Disconnect`, the IO
+//! thread raises the attempt's `abandon` flag and ignores its result; the attempt notices the
+//! flag within one step and ends.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
@@ -21,7 +23,7 @@ use rustls::{ClientConfig, ClientConnection, StreamOwned};
 use tungstenite::HandshakeError;
 use tungstenite::WebSocket;
 
-use crate::stream::{Stream, is_tick};
+use crate::stream::{Stream, Tcp, is_retry, timeout_as_would_block};
 
 /// How long one blocking step of the attempt may take before it checks the abandon flag and the
 /// deadline again.
@@ -69,6 +71,12 @@ impl Attempt {
         };
         // Acks and pongs are small: send them at once.
         let _ = tcp.set_nodelay(true);
+        // Blocking steps of at most `STEP` (they surface as `WouldBlock`) until the IO thread
+        // makes the socket non-blocking.
+        tcp.set_read_timeout(Some(STEP))
+            .and_then(|()| tcp.set_write_timeout(Some(STEP)))
+            .map_err(|e| io_open_error("cannot set socket timeouts", &e))?;
+        let tcp = Tcp::Blocking(tcp);
         let stream = if target.is_tls() {
             let conn = ClientConnection::new(Arc::clone(&self.dialer.tls), target.server_name())
                 .map_err(|e| OpenError::Transport(format!("cannot start TLS: {e}")))?;
@@ -76,9 +84,6 @@ impl Attempt {
         } else {
             Stream::Plain(tcp)
         };
-        stream
-            .set_timeouts(STEP, STEP)
-            .map_err(|e| io_open_error("cannot set socket timeouts", &e))?;
         let request = client_request(&self.request, SystemTime::now())
             .map_err(|e| OpenError::Transport(e.to_string()))?;
         let mut result =
@@ -141,10 +146,13 @@ impl Attempt {
         let request = connect_request(proxy, target.host(), target.port());
         let mut written = 0;
         while written < request.len() {
-            match tcp.write(&request[written..]) {
+            match tcp
+                .write(&request[written..])
+                .map_err(timeout_as_would_block)
+            {
                 Ok(0) => return Err(io_err(&std::io::ErrorKind::WriteZero.into())),
                 Ok(n) => written += n,
-                Err(e) if is_tick(&e) => {
+                Err(e) if is_retry(&e) => {
                     self.check(target)?;
                 }
                 Err(e) => return Err(io_err(&e)),
@@ -155,7 +163,7 @@ impl Attempt {
         let mut answer = Vec::with_capacity(256);
         let mut byte = [0u8; 1];
         loop {
-            match tcp.read(&mut byte) {
+            match tcp.read(&mut byte).map_err(timeout_as_would_block) {
                 Ok(0) => {
                     return Err(io_err(&std::io::Error::new(
                         std::io::ErrorKind::UnexpectedEof,
@@ -170,7 +178,7 @@ impl Attempt {
                         Err(e) => return Err(OpenError::Transport(e.to_string())),
                     }
                 }
-                Err(e) if is_tick(&e) => {
+                Err(e) if is_retry(&e) => {
                     self.check(target)?;
                 }
                 Err(e) => return Err(io_err(&e)),

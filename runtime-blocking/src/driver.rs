@@ -1,51 +1,65 @@
 //! The IO thread: drives the core's `Connection` exactly as its drive-loop contract says.
 //!
+//! The thread waits in one `mio::Poll` for whichever comes first:
+//! - the WebSocket's socket (non-blocking after the handshake) becoming readable or writable;
+//! - its inbox's waker: a handler finished or a connect attempt ended ([`crate::mailbox`]);
+//! - the core's next deadline (`poll_timeout`), but never longer than [`STOP_TICK`]:
+//!   [`ClientHandle::stop`](open_event_transport::ClientHandle::stop) only raises a flag
+//!   (that keeps it safe in a signal handler), so the thread looks at the flag at least that
+//!   often.
+//!
 //! One turn of the loop:
 //! 1. a stop request (the handle's flag) becomes `Connection::close`;
-//! 2. outcomes of handlers and results of connect attempts waiting in the inbox are fed in;
-//! 3. writes that could not be flushed yet are retried (`Input::Sent` once they are out);
-//! 4. it blocks for at most one [`TICK`] (or until the core's next deadline): on the socket's
-//!    read when a WebSocket is open and reading is not paused, on the inbox otherwise;
+//! 2. socket work: a write that could not be flushed is retried, then, while reading is allowed
+//!    (not paused, or our close frame is out), messages are read until the socket has nothing
+//!    more (`WouldBlock`) or [`READ_BATCH`] were read; after each message the outcomes already
+//!    back from the workers are completed;
+//! 3. the inbox is emptied and everything written is flushed (`Input::Sent` once it is out);
+//! 4. the thread waits in `Poll::poll` as above (not at all if a batch was cut short);
 //! 5. `handle_timeout`, then the state and stats are published for the handle.
 //!
-//! After every call into the core its actions are drained and performed in order.
+//! After every call into the core its actions are drained and performed in order. Writes go to
+//! tungstenite's buffer and are flushed once per step, so acks completed together leave in one
+//! write. mio's readiness is edge-triggered: the socket counts as readable from an event until
+//! a read returns `WouldBlock` (data buffered by tungstenite or rustls counts too), and a flush
+//! that met a full socket buffer is retried when the socket reports it is writable again; the
+//! core's `write_timeout` bounds how long that may take.
 
+use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use mio::{Events, Interest, Poll, Token, Waker};
 use open_event_core::config::Config;
 use open_event_core::connection::{
-    Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
-    Outcome, SendId, StopReason,
+    Action, CloseInfo, ConnectRequest, Connection, Input, Message, OpenError, SendId, StopReason,
 };
-use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info};
+use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info, io_open_error};
 use tungstenite::WebSocket;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::Dispatcher;
 use crate::connect::{Attempt, Dialer};
+use crate::mailbox::{Inbox, Mail, Mailbox};
 use crate::pool::Pool;
-use crate::stream::{Stream, is_tick};
+use crate::stream::{Stream, is_retry};
 
-/// The longest the IO thread blocks in one turn: it bounds how late a stop request, a handler's
-/// outcome (and so its ack) or a due timer is noticed while the socket is quiet.
-pub(crate) const TICK: Duration = Duration::from_millis(20);
+/// The longest the IO thread waits in one turn: it bounds how late a stop request is noticed.
+/// Everything else (socket, handler outcomes, connect results, the core's timers) wakes the
+/// thread when it happens.
+pub(crate) const STOP_TICK: Duration = Duration::from_millis(50);
 
-/// What other threads tell the IO thread.
-#[derive(Debug)]
-pub(crate) enum Inbox {
-    /// A handler finished.
-    Outcome(DeliveryToken, Outcome),
-    /// A connect attempt ended.
-    Opened {
-        attempt: u64,
-        result: Result<Box<WebSocket<Stream>>, OpenError>,
-    },
-}
+/// The most messages read in one turn before the thread looks at its stop flag, its timers and
+/// its inbox again (with reading never paused, a fast server could keep it reading).
+pub(crate) const READ_BATCH: usize = 64;
+
+/// The poll token of the inbox's waker.
+const WAKE: Token = Token(0);
+/// The poll token of the WebSocket's socket.
+const SOCKET: Token = Token(1);
 
 /// The transport as the IO thread sees it.
 #[derive(Debug)]
@@ -57,22 +71,41 @@ enum Link {
         attempt: u64,
         abandon: Arc<AtomicBool>,
     },
-    /// An open WebSocket.
+    /// An open WebSocket, its socket registered with the poller.
     Up(Up),
 }
 
 #[derive(Debug)]
 struct Up {
     ws: Box<WebSocket<Stream>>,
-    /// Something was written but not flushed yet (the socket's write timeout hit): retried every
-    /// turn.
+    /// Something was written to tungstenite but is not flushed yet: flushed at the end of the
+    /// step, or retried while the socket's send buffer is full.
     unflushed: bool,
     /// The newest send to confirm with `Input::Sent` once everything is flushed.
     unconfirmed: Option<SendId>,
     /// Our close frame is queued or out: read even while reading is paused, to see the reply.
     closing: bool,
-    /// The socket's current read timeout (set only when it changes).
-    read_timeout: Duration,
+    /// A read may find a message: set by every socket event (and when the WebSocket opens or
+    /// reading resumes), cleared when a read returns `WouldBlock`.
+    readable: bool,
+}
+
+/// The IO thread's `mio::Poll`; the inbox holds its waker.
+#[derive(Debug)]
+struct Poller {
+    poll: Poll,
+    events: Events,
+}
+
+impl Poller {
+    fn new(inbox: &Inbox) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        inbox.set_waker(Waker::new(poll.registry(), WAKE)?);
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(8),
+        })
+    }
 }
 
 /// Everything the IO thread owns.
@@ -84,8 +117,13 @@ pub(crate) struct Driver {
     next_attempt: u64,
     /// The core asked to stop reading (kept across reconnects until `ResumeReading`).
     paused: bool,
-    inbox: Receiver<Inbox>,
-    outbox: Sender<Inbox>,
+    /// Created with the first connect attempt (a failure to create it fails that attempt, and
+    /// the core retries). Until it exists no socket, handler or attempt can need a wake-up, and
+    /// the thread only sleeps between its timers.
+    poller: Option<Poller>,
+    inbox: Inbox,
+    /// A posting side for connect attempts (the pool holds its own).
+    mailbox: Mailbox,
     pool: Pool,
     notifier: Notifier,
     /// The stop request from the handles, and the snapshot published for them.
@@ -102,8 +140,8 @@ impl Driver {
         status: Arc<StatusBoard>,
         seed: u64,
     ) -> Self {
-        let (outbox, inbox) = channel();
-        let pool = Pool::new(dispatcher, outbox.clone(), config.max_in_flight());
+        let (mailbox, inbox) = Inbox::new();
+        let pool = Pool::new(dispatcher, mailbox.clone(), config.max_in_flight());
         Self {
             conn: Connection::new(Arc::clone(&config), Instant::now(), seed),
             config,
@@ -111,8 +149,9 @@ impl Driver {
             link: Link::Down,
             next_attempt: 0,
             paused: false,
+            poller: None,
             inbox,
-            outbox,
+            mailbox,
             pool,
             notifier,
             status,
@@ -130,6 +169,7 @@ impl Driver {
             self.drain();
             self.publish();
         }
+        self.drop_link();
         self.publish();
         match self.conn.stop_reason() {
             Some(reason) if !reason.is_requested() => Err(reason.clone()),
@@ -139,33 +179,15 @@ impl Driver {
 
     fn turn(&mut self) {
         self.check_stop();
-        while let Ok(message) = self.inbox.try_recv() {
-            self.on_inbox(message);
-        }
-        self.retry_flush();
+        self.pump();
+        // The last emptying before the wait: every outcome posted from here on wakes it.
+        self.inbox.lower_bell();
+        self.take_inbox();
+        self.flush();
         if self.conn.is_stopped() {
             return;
         }
-        let wait = self
-            .conn
-            .poll_timeout()
-            .map_or(TICK, |at| at.saturating_duration_since(Instant::now()))
-            .min(TICK);
-        if wait.is_zero() {
-            return;
-        }
-        let reading = match &self.link {
-            Link::Up(up) => !self.paused || up.closing,
-            _ => false,
-        };
-        if reading {
-            self.read(wait);
-        } else {
-            match self.inbox.recv_timeout(wait) {
-                Ok(message) => self.on_inbox(message),
-                Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {}
-            }
-        }
+        self.wait();
     }
 
     /// Turns the handle's stop flag into a graceful close (once).
@@ -177,46 +199,103 @@ impl Driver {
         }
     }
 
-    fn on_inbox(&mut self, message: Inbox) {
-        match message {
-            Inbox::Outcome(token, outcome) => {
+    /// Retries a pending flush, then reads while the socket has messages and reading is
+    /// allowed, at most [`READ_BATCH`] of them.
+    fn pump(&mut self) {
+        self.flush();
+        for _ in 0..READ_BATCH {
+            if !self.may_read() {
+                return;
+            }
+            self.read_one();
+            // Outcomes that came back meanwhile: ack them with this batch, not after it.
+            self.take_inbox();
+        }
+    }
+
+    /// Whether a read may find a message and reading is allowed.
+    fn may_read(&self) -> bool {
+        match &self.link {
+            Link::Up(up) => up.readable && (!self.paused || up.closing),
+            _ => false,
+        }
+    }
+
+    /// Waits for a socket event, a wake-up from the inbox, the core's next deadline or the
+    /// stop-check tick, whichever comes first.
+    fn wait(&mut self) {
+        let timeout = if self.may_read() {
+            // A batch was cut short: only collect events.
+            Duration::ZERO
+        } else {
+            self.conn
+                .poll_timeout()
+                .map_or(STOP_TICK, |at| at.saturating_duration_since(Instant::now()))
+                .min(STOP_TICK)
+        };
+        let Some(poller) = &mut self.poller else {
+            // No poller (yet): nothing but the timers and the stop flag to wait for.
+            thread::sleep(timeout);
+            return;
+        };
+        if let Err(err) = poller.poll.poll(&mut poller.events, Some(timeout)) {
+            if err.kind() != io::ErrorKind::Interrupted {
+                // Not expected from a valid poller; sleeping keeps the loop from spinning.
+                tracing::error!(error = %err, "waiting for the socket failed");
+                thread::sleep(timeout);
+            }
+            return;
+        }
+        // Wake-ups need no handling: the next turn empties the inbox anyway.
+        if poller.events.iter().any(|event| event.token() == SOCKET)
+            && let Link::Up(up) = &mut self.link
+        {
+            up.readable = true;
+        }
+    }
+
+    fn take_inbox(&mut self) {
+        while let Some(mail) = self.inbox.next() {
+            self.on_mail(mail);
+        }
+    }
+
+    fn on_mail(&mut self, mail: Mail) {
+        match mail {
+            Mail::Outcome(token, outcome) => {
                 self.pool.completed();
                 if let Err(err) = self.conn.complete(Instant::now(), token, outcome) {
                     // Cannot happen: every token is completed once, by its worker.
                     tracing::error!(error = %err, "handler outcome not accepted");
                 }
             }
-            Inbox::Opened { attempt, result } => {
+            Mail::Opened { attempt, result } => {
                 let current =
                     matches!(&self.link, Link::Connecting { attempt: a, .. } if *a == attempt);
                 if !current {
                     // The core gave this attempt up already: drop its socket.
                     return;
                 }
-                match result {
-                    Ok(ws) => match ws.get_ref().set_timeouts(TICK, TICK) {
-                        Ok(()) => {
-                            self.link = Link::Up(Up {
-                                ws,
-                                unflushed: false,
-                                unconfirmed: None,
-                                closing: false,
-                                read_timeout: TICK,
-                            });
-                            self.conn.handle_input(Instant::now(), Input::Opened);
-                        }
-                        Err(err) => {
-                            self.link = Link::Down;
-                            let err = open_event_transport::io_open_error(
-                                "cannot set socket timeouts",
-                                &err,
-                            );
-                            self.conn
-                                .handle_input(Instant::now(), Input::OpenFailed(&err));
-                        }
-                    },
+                self.link = Link::Down;
+                match result.and_then(|mut ws| match self.register(&mut ws) {
+                    Ok(()) => Ok(ws),
+                    Err(err) => Err(io_open_error(
+                        "cannot switch the socket to non-blocking mode",
+                        &err,
+                    )),
+                }) {
+                    Ok(ws) => {
+                        self.link = Link::Up(Up {
+                            ws,
+                            unflushed: false,
+                            unconfirmed: None,
+                            closing: false,
+                            // tungstenite may hold messages that came with the handshake.
+                            readable: true,
+                        });
+                        self.conn.handle_input(Instant::now(), Input::Opened);
+                    }
                     Err(err) => {
-                        self.link = Link::Down;
                         self.conn
                             .handle_input(Instant::now(), Input::OpenFailed(&err));
                     }
@@ -226,26 +305,36 @@ impl Driver {
         self.drain();
     }
 
-    /// Reads at most one message, blocking for at most `wait`.
-    fn read(&mut self, wait: Duration) {
+    /// Makes the socket under `ws` non-blocking, in place (tungstenite and rustls keep what
+    /// they buffered), and registers it with the poller.
+    fn register(&self, ws: &mut WebSocket<Stream>) -> io::Result<()> {
+        let poller = self.poller.as_ref().ok_or_else(|| {
+            io::Error::other("the IO thread has no poller (cannot happen: connect creates it)")
+        })?;
+        let socket = ws.get_mut().make_polled()?;
+        poller
+            .poll
+            .registry()
+            .register(socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    /// Reads at most one message, without waiting.
+    fn read_one(&mut self) {
         let Link::Up(up) = &mut self.link else {
             return;
         };
-        if up.read_timeout != wait {
-            if let Err(err) = up.ws.get_ref().set_read_timeout(wait) {
-                self.fail(&CloseInfo::error(format!(
-                    "cannot set the read timeout: {err}"
-                )));
-                return;
-            }
-            up.read_timeout = wait;
-        }
         let message = match up.ws.read() {
             Ok(message) => message,
-            Err(tungstenite::Error::Io(err)) if is_tick(&err) => return,
+            Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+                // Read out: the next socket event says when there is more.
+                up.readable = false;
+                return;
+            }
+            Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => return,
             Err(err) => {
                 let info = close_info(&err, false);
                 self.fail(&info);
+                self.drain();
                 return;
             }
         };
@@ -266,7 +355,7 @@ impl Driver {
                 // the Close frame, so a TLS EOF without close_notify cannot turn into an error.
                 let info = close_frame_info(frame.as_ref());
                 let _ = up.ws.flush();
-                self.link = Link::Down;
+                self.drop_link();
                 self.conn.handle_input(now, Input::Closed(&info));
             }
             // Raw frames are never returned by `read`.
@@ -275,28 +364,37 @@ impl Driver {
         self.drain();
     }
 
-    /// Retries a flush that hit the socket's write timeout.
-    fn retry_flush(&mut self) {
-        let Link::Up(up) = &mut self.link else {
-            return;
-        };
-        if !up.unflushed {
-            return;
-        }
-        match up.ws.flush() {
-            Ok(()) => {
-                up.unflushed = false;
-                if let Some(id) = up.unconfirmed.take() {
-                    self.conn.handle_input(Instant::now(), Input::Sent(id));
+    /// Flushes what was written (or retries a flush the socket did not take), then confirms
+    /// the newest send.
+    fn flush(&mut self) {
+        loop {
+            let Link::Up(up) = &mut self.link else {
+                return;
+            };
+            if !up.unflushed {
+                return;
+            }
+            match up.ws.flush() {
+                Ok(()) => {
+                    up.unflushed = false;
+                    if let Some(id) = up.unconfirmed.take() {
+                        self.conn.handle_input(Instant::now(), Input::Sent(id));
+                        self.drain();
+                    }
+                }
+                Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+                // The send buffer is full: retried when the socket is writable again.
+                Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
+                    return;
+                }
+                Err(err) => {
+                    let info = close_info(&err, false);
+                    self.fail(&info);
+                    self.drain();
+                    return;
                 }
             }
-            Err(tungstenite::Error::Io(err)) if is_tick(&err) => return,
-            Err(err) => {
-                let info = close_info(&err, false);
-                self.fail(&info);
-            }
         }
-        self.drain();
     }
 
     /// Performs every queued action, in order.
@@ -312,24 +410,37 @@ impl Driver {
             Action::Send(transmit) => self.send(transmit.id, transmit.message),
             Action::Deliver(delivery) => self.pool.submit(delivery),
             Action::PauseReading => self.paused = true,
-            Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
-            Action::Disconnect => {
-                if let Link::Connecting { abandon, .. } = &self.link {
-                    abandon.store(true, Ordering::Relaxed);
+            Action::ResumeReading => {
+                self.paused = false;
+                // Events were not read while paused, so no new edge may come: try at once.
+                if let Link::Up(up) = &mut self.link {
+                    up.readable = true;
                 }
-                // Dropping the WebSocket closes the socket at once.
-                self.link = Link::Down;
             }
+            Action::Close => self.close(),
+            // Dropping the WebSocket closes the socket at once.
+            Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
     }
 
     fn connect(&mut self, request: ConnectRequest) {
-        if let Link::Connecting { abandon, .. } = &self.link {
-            abandon.store(true, Ordering::Relaxed);
+        self.drop_link();
+        if self.poller.is_none() {
+            match Poller::new(&self.inbox) {
+                Ok(poller) => self.poller = Some(poller),
+                Err(err) => {
+                    let err = io_open_error(
+                        "cannot create the IO thread's poller (the process may be out of file \
+                         descriptors)",
+                        &err,
+                    );
+                    self.conn
+                        .handle_input(Instant::now(), Input::OpenFailed(&err));
+                    return;
+                }
+            }
         }
-        self.link = Link::Down;
         let attempt = self.next_attempt;
         self.next_attempt += 1;
         let abandon = Arc::new(AtomicBool::new(false));
@@ -339,13 +450,13 @@ impl Driver {
             deadline: Instant::now() + self.config.connect_timeout(),
             abandon: Arc::clone(&abandon),
         };
-        let outbox = self.outbox.clone();
+        let mailbox = self.mailbox.clone();
         let spawned = thread::Builder::new()
             .name("open-event-connect".to_owned())
             .spawn(move || {
                 let result = job.run().map(Box::new);
                 // The IO thread may be gone (the client stopped): then nobody wants it.
-                let _ = outbox.send(Inbox::Opened { attempt, result });
+                mailbox.post(Mail::Opened { attempt, result });
             });
         match spawned {
             Ok(_) => self.link = Link::Connecting { attempt, abandon },
@@ -357,52 +468,49 @@ impl Driver {
         }
     }
 
-    /// Writes one message. Pongs are already queued by tungstenite when it read the ping, so a
-    /// `Pong` only flushes (sending one would make two, see `Message::Pong`).
+    /// Queues one message; the flush at the end of the step writes it. Pongs are already
+    /// queued by tungstenite when it read the ping, so a `Pong` only asks for that flush
+    /// (sending one would make two, see `Message::Pong`).
     fn send(&mut self, id: SendId, message: Message) {
         let Link::Up(up) = &mut self.link else {
             // The transport is gone; the core forgot this send when it learned that.
             return;
         };
         let result = match message {
-            Message::Pong(_) => up.ws.flush(),
-            Message::Ack { text, .. } => up
-                .ws
-                .write(tungstenite::Message::text(text))
-                .and_then(|()| up.ws.flush()),
+            Message::Pong(_) => Ok(()),
+            Message::Ack { text, .. } => up.ws.write(tungstenite::Message::text(text)),
         };
         match result {
-            Ok(()) => {
-                up.unflushed = false;
-                up.unconfirmed = None;
-                self.conn.handle_input(Instant::now(), Input::Sent(id));
-            }
-            // Queued: flushed on a later turn, and confirmed then. The core's write timer
-            // declares the connection dead if that takes longer than `write_timeout`.
-            Err(tungstenite::Error::Io(err)) if is_tick(&err) => {
-                up.unflushed = true;
-                up.unconfirmed = Some(id);
-            }
+            // A write that met a full socket buffer is queued in tungstenite all the same.
+            Ok(()) => {}
+            Err(tungstenite::Error::Io(err)) if is_retry(&err) => {}
             Err(err) => {
                 let info = close_info(&err, false);
                 self.fail(&info);
+                return;
             }
         }
+        // Confirmed once flushed; the core's write timer declares the connection dead if that
+        // takes longer than `write_timeout`.
+        up.unflushed = true;
+        up.unconfirmed = Some(id);
     }
 
-    /// Sends our close frame (code 1000); the server's reply ends the transport in `read`.
+    /// Sends our close frame (code 1000); the server's reply ends the transport in `read_one`.
     fn close(&mut self) {
         let Link::Up(up) = &mut self.link else {
             return;
         };
         up.closing = true;
+        // Reading may have been paused with messages left: read on to the reply.
+        up.readable = true;
         let frame = CloseFrame {
             code: CloseCode::Normal,
             reason: "".into(),
         };
         match up.ws.close(Some(frame)) {
             Ok(()) => {}
-            Err(tungstenite::Error::Io(err)) if is_tick(&err) => up.unflushed = true,
+            Err(tungstenite::Error::Io(err)) if is_retry(&err) => up.unflushed = true,
             Err(err) => {
                 let info = close_info(&err, false);
                 self.fail(&info);
@@ -410,9 +518,23 @@ impl Driver {
         }
     }
 
-    /// The transport failed: drop it and tell the core.
+    /// Drops the transport: abandons a connect attempt, or deregisters and closes the socket.
+    fn drop_link(&mut self) {
+        match std::mem::replace(&mut self.link, Link::Down) {
+            Link::Down => {}
+            Link::Connecting { abandon, .. } => abandon.store(true, Ordering::Relaxed),
+            Link::Up(mut up) => {
+                if let (Some(poller), Ok(socket)) = (&self.poller, up.ws.get_mut().make_polled()) {
+                    // Closing the socket would deregister it too; this keeps it explicit.
+                    let _ = poller.poll.registry().deregister(socket);
+                }
+            }
+        }
+    }
+
+    /// The transport failed: drop it and tell the core (the caller drains).
     fn fail(&mut self, info: &CloseInfo) {
-        self.link = Link::Down;
+        self.drop_link();
         self.conn.handle_input(Instant::now(), Input::Closed(info));
     }
 

@@ -50,14 +50,18 @@
 //!
 //! # Threads
 //!
-//! - The thread calling [`Client::run`] is the IO thread: it owns the connection and blocks on
-//!   the socket for at most a few tens of milliseconds at a time, which bounds how late a stop
-//!   request or a handler's outcome is noticed.
+//! - The thread calling [`Client::run`] is the IO thread: it owns the connection and sleeps in
+//!   one [`mio`] poll (epoll, kqueue or IOCP) on the WebSocket's non-blocking socket, a waker
+//!   and the core's next timer. A frame is read when it arrives, and a handler's outcome wakes
+//!   the thread at once, so its ack goes out without waiting for the next frame.
+//!   [`ClientHandle::stop`] only sets a flag (so it stays safe in a signal handler); the thread
+//!   looks at it at least every 50 ms.
 //! - Handlers run on worker threads started on demand, at most `min(max_in_flight, 64)`; the
 //!   core bounds the deliveries in flight (`max_in_flight`) and pauses reading when its backlog
 //!   is full.
 //! - Each connect attempt (DNS, TCP, proxy CONNECT, TLS, WebSocket upgrade) runs on a
-//!   short-lived thread, bounded by `connect_timeout`.
+//!   short-lived thread with a blocking socket, bounded by `connect_timeout`; the IO thread
+//!   then switches the socket to non-blocking mode and adds it to its poll.
 //!
 //! # Security
 //!
@@ -68,6 +72,7 @@
 
 mod connect;
 mod driver;
+mod mailbox;
 mod pool;
 mod stream;
 

@@ -1,5 +1,5 @@
 //! The handler workers: threads that run the dispatcher on deliveries and send the outcomes back
-//! to the IO thread.
+//! to the IO thread (and wake it, see [`crate::mailbox`]).
 //!
 //! Workers are spawned lazily, one more whenever more deliveries are outstanding than workers
 //! exist, up to a cap; the core already bounds the deliveries in flight (`max_in_flight`), so
@@ -13,7 +13,7 @@ use std::thread;
 use open_event_core::connection::{Delivery, Outcome};
 
 use crate::Dispatcher;
-use crate::driver::Inbox;
+use crate::mailbox::{Mail, Mailbox};
 
 /// The most worker threads one client starts: more in-flight deliveries than this queue for a
 /// free worker (they still count as in flight for the core).
@@ -25,7 +25,7 @@ pub(crate) struct Pool {
     jobs: Sender<Delivery>,
     queue: Arc<Mutex<Receiver<Delivery>>>,
     dispatcher: Arc<Dispatcher>,
-    outcomes: Sender<Inbox>,
+    outcomes: Mailbox,
     workers: usize,
     cap: usize,
     outstanding: usize,
@@ -33,7 +33,7 @@ pub(crate) struct Pool {
 
 impl Pool {
     /// A pool of at most `cap` workers (at least one) sending outcomes to `outcomes`.
-    pub(crate) fn new(dispatcher: Arc<Dispatcher>, outcomes: Sender<Inbox>, cap: usize) -> Self {
+    pub(crate) fn new(dispatcher: Arc<Dispatcher>, outcomes: Mailbox, cap: usize) -> Self {
         let (jobs, queue) = channel();
         Self {
             jobs,
@@ -56,7 +56,7 @@ impl Pool {
                     // Nobody would ever run it: fail the delivery (acked 500, redelivered).
                     tracing::error!(error = %err, "cannot start a handler thread");
                     let outcome = Outcome::Error(format!("cannot start a handler thread: {err}"));
-                    let _ = self.outcomes.send(Inbox::Outcome(delivery.token, outcome));
+                    self.outcomes.post(Mail::Outcome(delivery.token, outcome));
                     return;
                 }
                 // The running workers take it when one is free.
@@ -84,7 +84,7 @@ impl Pool {
 }
 
 /// A worker: takes jobs until the pool is gone or the IO thread stopped listening.
-fn work(queue: &Mutex<Receiver<Delivery>>, dispatcher: &Dispatcher, outcomes: &Sender<Inbox>) {
+fn work(queue: &Mutex<Receiver<Delivery>>, dispatcher: &Dispatcher, outcomes: &Mailbox) {
     loop {
         // Only the waiting worker holds the lock; it is released before the handler runs.
         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
@@ -93,7 +93,7 @@ fn work(queue: &Mutex<Receiver<Delivery>>, dispatcher: &Dispatcher, outcomes: &S
         };
         // `handle` catches a panicking handler and returns an error outcome.
         let outcome = dispatcher.handle(event);
-        if outcomes.send(Inbox::Outcome(token, outcome)).is_err() {
+        if !outcomes.post(Mail::Outcome(token, outcome)) {
             return;
         }
     }

@@ -443,3 +443,55 @@ fn full_backlog_pauses_reading_until_handlers_catch_up() {
     let log = join(server);
     assert_eq!(pongs(&log), vec![b"paused".to_vec()], "{log:?}");
 }
+
+#[test]
+fn an_ack_leaves_when_its_handler_returns_not_with_the_next_frame() {
+    // The server sends one event at a time and nothing else until its ack is back, so the ack
+    // cannot ride on a later frame: a handler's outcome must wake the IO thread by itself
+    // (before mio, it waited in a 20 ms socket read). The median bounds scheduling noise.
+    const EVENTS: usize = 9;
+    let (listener, endpoint) = bind();
+    let server = spawn("server", move || {
+        let mut ws = accept_tcp(&listener);
+        let mut log = Vec::new();
+        let mut waits = Vec::new();
+        for i in 0..EVENTS {
+            let nonce = format!("nonce-prompt-{i:04}");
+            // Let the client go idle first.
+            thread::sleep(Duration::from_millis(15));
+            let sent = Instant::now();
+            ws.send(event_frame(&nonce, "{}")).unwrap();
+            read_until(&mut ws, &mut log, |log| {
+                log.iter().any(|s| s.is_ack_of(&nonce))
+            });
+            waits.push(sent.elapsed());
+        }
+        read_until(&mut ws, &mut log, closed);
+        waits
+    });
+
+    let client = client(&endpoint)
+        .handler(|_| Ok::<(), std::io::Error>(()))
+        .build()
+        .unwrap();
+    let handle = client.handle();
+    let run = spawn("client", move || client.run());
+    let deadline = Instant::now() + PATIENCE;
+    while handle.stats().acked_ok < EVENTS as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "acks missing: {:?}",
+            handle.stats()
+        );
+        thread::sleep(Duration::from_millis(5));
+    }
+    handle.stop();
+    assert_eq!(join(run), Ok(()));
+    let mut waits = join(server);
+    waits.sort();
+    let median = waits[EVENTS / 2];
+    assert!(
+        median < Duration::from_millis(8),
+        "acks were held back: {waits:?}"
+    );
+}
