@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use open_event_blocking::{BuildError, Client, Handler};
+use open_event_blocking::{Client, Handler};
 
-use super::{App, ClientSpec, Finished, build_failure, configure};
+use super::{App, ClientSpec, Finished, build_failure, configure, run_armed};
 use crate::failure::Failure;
 use crate::stopper::Stopper;
 
@@ -25,17 +25,6 @@ pub(super) fn run(
     })))
     .on_notice(move |notice| notices.notice(notice))
     .build()
-    .map_err(|err| match &err {
-        BuildError::Config(config) => build_failure(Some(config), &err),
-        _ => build_failure(None, &err),
-    })?;
-    let handle = client.handle();
-    let stop = handle.clone();
-    stopper.arm(move || stop.stop());
-    let result = client.run();
-    stopper.disarm();
-    Ok(Finished {
-        result,
-        stats: handle.stats(),
-    })
+    .map_err(build_failure)?;
+    Ok(run_armed(client.handle(), stopper, || client.run()))
 }

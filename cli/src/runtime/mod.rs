@@ -6,15 +6,14 @@ mod async_std;
 mod blocking;
 mod tokio;
 
-use std::fmt::Display;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use open_event_core::config::ConfigError;
 use open_event_core::connection::{Notice, StopReason};
 use open_event_core::stats::Stats;
 use open_event_core::{Credentials, Event};
+use open_event_tokio::{BuildError, ClientHandle};
 
 use crate::args::{ConnectionArgs, RuntimeKind};
 use crate::failure::Failure;
@@ -68,11 +67,29 @@ pub(crate) fn run(
 }
 
 /// A client that could not be built: a protocol setting names its flag; a TLS, endpoint or
-/// proxy problem keeps the library's message (which names the cause and the fix).
-fn build_failure(config: Option<&ConfigError>, other: &dyn Display) -> Failure {
-    match config {
-        Some(err) => Failure::config(err),
-        None => Failure::other(other.to_string()),
+/// proxy problem keeps the library's message (which names the cause and the fix). The three
+/// runtime crates share this `BuildError` type.
+fn build_failure(err: BuildError) -> Failure {
+    match &err {
+        BuildError::Config(config) => Failure::config(config),
+        _ => Failure::other(err.to_string()),
+    }
+}
+
+/// Runs a built client to its end with `stopper` armed to stop it, and collects how it ended.
+/// `run` blocks on the client's `run()` with the runtime's own executor.
+fn run_armed(
+    handle: ClientHandle,
+    stopper: &Stopper,
+    run: impl FnOnce() -> Result<(), StopReason>,
+) -> Finished {
+    let stop = handle.clone();
+    stopper.arm(move || stop.stop());
+    let result = run();
+    stopper.disarm();
+    Finished {
+        result,
+        stats: handle.stats(),
     }
 }
 

@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
-use open_event_tokio::{BuildError, Client, Handler};
+use open_event_tokio::{Client, Handler};
 
-use super::{App, ClientSpec, Finished, build_failure, configure};
+use super::{App, ClientSpec, Finished, build_failure, configure, run_armed};
 use crate::failure::Failure;
 use crate::stopper::Stopper;
 
@@ -25,23 +25,14 @@ pub(super) fn run(
     )
     .on_notice(move |notice| notices.notice(notice))
     .build()
-    .map_err(|err| match &err {
-        BuildError::Config(config) => build_failure(Some(config), &err),
-        _ => build_failure(None, &err),
-    })?;
+    .map_err(build_failure)?;
     let runtime = ::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("openevent-tokio")
         .enable_all()
         .build()
         .map_err(|err| Failure::other(format!("cannot start the tokio runtime: {err}")))?;
-    let handle = client.handle();
-    let stop = handle.clone();
-    stopper.arm(move || stop.stop());
-    let result = runtime.block_on(client.run());
-    stopper.disarm();
-    Ok(Finished {
-        result,
-        stats: handle.stats(),
-    })
+    Ok(run_armed(client.handle(), stopper, || {
+        runtime.block_on(client.run())
+    }))
 }
