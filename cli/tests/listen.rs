@@ -238,19 +238,13 @@ fn a_wrong_secret_exits_1_and_says_what_to_check() {
 fn missing_credentials_without_a_terminal_exit_1_with_the_flags_to_set() {
     let finished = run(openevent().arg("listen"), LIMIT);
     assert_eq!(finished.code(), Some(1), "{}", finished.dump());
-    for needle in [
+    finished.assert_stderr_has(&[
         "--app-id",
         "OPEN_EVENT_APP_ID",
         "--app-secret",
         "OPEN_EVENT_APP_SECRET",
         "terminal",
-    ] {
-        assert!(
-            finished.stderr.contains(needle),
-            "{needle}: {}",
-            finished.dump()
-        );
-    }
+    ]);
 }
 
 #[test]
@@ -378,17 +372,11 @@ fn without_json_events_are_printed_for_people() {
         LIMIT,
     );
     assert_eq!(finished.code(), Some(0), "{}", finished.dump());
-    for needle in [
+    finished.assert_stdout_has(&[
         "2024-01-01T00:00:00Z  kso.app_chat.create",
         "user u1 opened chat c7 with the app",
         "  {\n    \"chat_id\": \"c7\",",
-    ] {
-        assert!(
-            finished.stdout.contains(needle),
-            "{needle}: {}",
-            finished.dump()
-        );
-    }
+    ]);
 }
 
 #[test]

@@ -58,6 +58,20 @@ impl Finished {
             self.stderr
         )
     }
+
+    /// Asserts that stdout holds every needle (the message shows both streams).
+    pub fn assert_stdout_has(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(self.stdout.contains(needle), "{needle}: {}", self.dump());
+        }
+    }
+
+    /// Asserts that stderr holds every needle (the message shows both streams).
+    pub fn assert_stderr_has(&self, needles: &[&str]) {
+        for needle in needles {
+            assert!(self.stderr.contains(needle), "{needle}: {}", self.dump());
+        }
+    }
 }
 
 /// Runs `cmd` to the end (stdin as given, stdout and stderr captured); kills it and panics
