@@ -43,6 +43,7 @@ pub mod connection;
 mod credentials;
 pub mod crypto;
 pub mod dispatcher;
+pub mod duration_text;
 mod event;
 pub mod handler;
 pub mod kso1;
