@@ -4,7 +4,11 @@ use std::fmt;
 use std::process::ExitCode;
 
 use open_event_core::config::ConfigError;
-use open_event_core::connection::StopReason;
+use open_event_core::config::{DEFAULT_ENDPOINT, ENDPOINT_PATH};
+use open_event_core::connection::{DisconnectCause, OpenError, StopReason};
+use open_event_core::duration_text::friendly_durations;
+
+use crate::style::plural;
 
 /// The documented exit codes (`openevent --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,18 +57,36 @@ impl Failure {
             _ => Exit::Other,
         };
         let flag = format!("--{}", err.field().replace('_', "-"));
+        let bound = match err.field() {
+            "reconnect_max" => {
+                "; the lower bound is --reconnect-base (default 1s): raise --reconnect-max or \
+                 lower --reconnect-base"
+            }
+            _ => "",
+        };
         Self::new(
             exit,
             format!(
-                "invalid {flag}: {}; expected {}",
-                err.problem(),
-                err.allowed()
+                "invalid {flag}: {}; expected {}{bound}",
+                friendly_durations(err.problem()),
+                friendly_durations(err.allowed())
             ),
         )
     }
 
     /// Why the client stopped for good, with the next step for each reason.
     pub(crate) fn stopped(reason: &StopReason) -> Self {
+        Self::stopped_after(reason, false)
+    }
+
+    /// Like [`Failure::stopped`]; `hinted` says the hint for the last cause (see
+    /// [`cause_hint`]) was already printed, so it is not repeated.
+    pub(crate) fn stopped_after(reason: &StopReason, hinted: bool) -> Self {
+        let hint = |cause: &DisconnectCause, otherwise: &str| match cause_hint(cause) {
+            Some(_) if hinted => String::new(),
+            Some(hint) => format!("\n  ({hint})"),
+            None => format!("\n  ({otherwise})"),
+        };
         match reason {
             StopReason::AuthRejected { .. } => Self::new(
                 Exit::Credentials,
@@ -73,21 +95,51 @@ impl Failure {
                      OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET or APP_ID/APP_SECRET)"
                 ),
             ),
-            StopReason::RetriesExhausted { .. } => Self::new(
+            StopReason::RetriesExhausted { attempts, last } => Self::new(
                 Exit::Connection,
                 format!(
-                    "{reason}\n  (check --endpoint/--base-url and --proxy, or raise --max-retries)"
+                    "gave up after {} (last: {last}){}",
+                    plural(u64::from(*attempts), "consecutive failed attempt"),
+                    hint(
+                        last,
+                        "check the network, --endpoint/--base-url and --proxy, or raise \
+                         --max-retries"
+                    )
                 ),
             ),
-            StopReason::ConnectionLost(_) => Self::new(
+            StopReason::ConnectionLost(cause) => Self::new(
                 Exit::Connection,
-                format!("{reason}\n  (leave out --no-reconnect to reconnect automatically)"),
+                format!(
+                    "{reason}{}",
+                    hint(cause, "leave out --no-reconnect to reconnect automatically")
+                ),
             ),
             StopReason::ConnectionReplaced { .. } => {
                 Self::new(Exit::Connection, reason.to_string())
             }
             _ => Self::new(Exit::Other, reason.to_string()),
         }
+    }
+}
+
+/// The next step for a failed connect whose cause says more than "check the network": an HTTP
+/// status that means a wrong endpoint. Printed once per run.
+pub(crate) fn cause_hint(cause: &DisconnectCause) -> Option<String> {
+    let DisconnectCause::ConnectFailed(OpenError::Status { status }) = cause else {
+        return None;
+    };
+    match status {
+        404 => Some(format!(
+            "HTTP 404: nothing serves the event long connection at this URL; its path is \
+             {ENDPOINT_PATH} (e.g. {DEFAULT_ENDPOINT}): check --endpoint, or give only the \
+             host with --base-url and the path is appended"
+        )),
+        400 | 405 | 426 => Some(format!(
+            "HTTP {status}: the server does not accept a WebSocket upgrade at this URL; check \
+             that --endpoint is the event long connection ({ENDPOINT_PATH}) and not a REST or \
+             webhook URL"
+        )),
+        _ => None,
     }
 }
 

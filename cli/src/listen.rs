@@ -10,21 +10,27 @@ use open_event_core::config::{Config, DEFAULT_ENDPOINT};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::ListenArgs;
+use crate::args::{ConnectionArgs, ListenArgs};
 use crate::credentials::{self, Prompt};
 use crate::duration::human;
+use crate::environment;
 use crate::exec::Exec;
-use crate::failure::Failure;
+use crate::failure::{Failure, cause_hint};
 use crate::filter::EventFilter;
 use crate::record::{EventRecord, readable};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::sink::{Output, Sink, SinkError};
 use crate::stopper::{Stopper, install_signals};
-use crate::style::{Palette, Stream};
+use crate::style::{Palette, Stream, plural};
 
 pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let filter = EventFilter::new(&args.events)?;
+    for warning in filter.suspects(args.strict)? {
+        status.warn(&warning);
+    }
+    let mut connection = args.connection.clone();
+    environment::apply(&mut connection)?;
     let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     let sink = Sink::start(args.output.as_deref()).map_err(|(path, err)| {
         Failure::other(format!(
@@ -47,8 +53,21 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         .exec
         .as_deref()
         .map(|command| Exec::new(command, args.exec_timeout));
+    let endpoint = endpoint_text(&connection);
+    let connecting = format!(
+        "connecting to {endpoint} as {} ({} runtime){}",
+        credentials.app_id(),
+        args.runtime.name(),
+        if filter.is_active() {
+            format!(", events {}", args.events.join(","))
+        } else {
+            String::new()
+        }
+    );
     let listener = Arc::new(Listener {
         filter,
+        quiet: args.quiet,
+        connecting,
         json: args.json,
         record_file: args.output.is_some(),
         stdout_palette: Palette::detect(Stream::Stdout, no_color),
@@ -56,24 +75,13 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         sink,
         exec: exec.clone(),
         max_events: args.max_events,
-        endpoint: endpoint_text(args),
+        endpoint,
         stopper: Arc::clone(&stopper),
         taken: AtomicU64::new(0),
         stdout_closed: AtomicBool::new(false),
         fatal: Mutex::new(None),
+        hinted: AtomicBool::new(false),
     });
-    status.info(&format!(
-        "connecting to {} as {} ({} runtime){}",
-        listener.endpoint,
-        credentials.app_id(),
-        args.runtime.name(),
-        if listener.filter.is_active() {
-            format!(", events {}", args.events.join(","))
-        } else {
-            String::new()
-        }
-    ));
-    let mut connection = args.connection.clone();
     if exec.is_none() && connection.max_in_flight.is_none() {
         // Printing is all there is to do: one at a time keeps the output in arrival order.
         connection.max_in_flight = Some(1);
@@ -100,13 +108,15 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     }
     match finished.result {
         Ok(()) => Ok(()),
-        Err(reason) => Err(Failure::stopped(&reason)),
+        Err(reason) => Err(Failure::stopped_after(
+            &reason,
+            listener.hinted.load(Ordering::SeqCst),
+        )),
     }
 }
 
 /// The endpoint as it will be dialled, for status lines.
-fn endpoint_text(args: &ListenArgs) -> String {
-    let c = &args.connection;
+fn endpoint_text(c: &ConnectionArgs) -> String {
     let mut builder = Config::builder("status", "status");
     if let Some(url) = &c.endpoint {
         builder = builder.endpoint(url.clone());
@@ -157,6 +167,10 @@ impl Status {
 /// The application of `listen`, shared by every runtime.
 struct Listener {
     filter: EventFilter,
+    /// `--quiet`: events are not printed on stdout.
+    quiet: bool,
+    /// The status line printed once the client is built.
+    connecting: String,
     json: bool,
     record_file: bool,
     stdout_palette: Palette,
@@ -171,6 +185,8 @@ struct Listener {
     stdout_closed: AtomicBool,
     /// An error that must end the run with a non-zero exit code.
     fatal: Mutex<Option<Failure>>,
+    /// The hint for a failed connect (e.g. HTTP 404: the path) was printed.
+    hinted: AtomicBool,
 }
 
 impl Listener {
@@ -185,7 +201,9 @@ impl Listener {
         }
         let line = EventRecord::new(&event).to_line();
         let mut output = Output {
-            stdout: if self.json {
+            stdout: if self.quiet {
+                Vec::new()
+            } else if self.json {
                 line.clone().into_bytes()
             } else {
                 readable(&event, self.stdout_palette, "  ").into_bytes()
@@ -213,8 +231,10 @@ impl Listener {
             }
         );
         if self.max_events == Some(n) {
-            self.status
-                .info(&format!("handled {n} events (--max-events): stopping"));
+            self.status.info(&format!(
+                "handled {} (--max-events): stopping",
+                plural(n, "event")
+            ));
             self.stopper.stop();
         }
         verdict
@@ -279,31 +299,60 @@ impl Listener {
         }
     }
 
+    /// Where every received event went, then the acks and the connection's story.
     fn summary(&self, stats: &Stats) -> String {
-        let mut text = format!(
-            "{} events received, {} handled",
-            stats.events_received,
-            self.taken
-                .load(Ordering::SeqCst)
-                .min(self.max_events.unwrap_or(u64::MAX))
-        );
-        if stats.unhandled > 0 {
-            text.push_str(&format!(", {} filtered out", stats.unhandled));
-        }
-        text.push_str(&format!(
-            "; acked {} x 200, {} x 500",
-            stats.acked_ok, stats.acked_error
-        ));
+        let taken = self.taken.load(Ordering::SeqCst);
+        let handled = taken.min(self.max_events.unwrap_or(u64::MAX));
+        let refused = taken - handled;
+        let rejected = stats.rejected_total();
+        let accounted = handled + refused + stats.unhandled + stats.duplicates + rejected;
+        let unfinished = stats.events_received.saturating_sub(accounted);
+        let mut parts = vec![format!("{handled} handled")];
         for (n, what) in [
+            (
+                refused,
+                "refused after --max-events (acked 500: the platform redelivers them)",
+            ),
+            (stats.unhandled, "filtered out by --events (acked 200)"),
             (stats.duplicates, "duplicates suppressed"),
-            (stats.rejected_total(), "frames rejected"),
-            (stats.late_outcomes, "late outcomes"),
-            (stats.reconnects, "reconnects"),
-            (stats.goaways, "goaways"),
+            (rejected, "invalid frames rejected"),
+            (
+                unfinished,
+                "not finished before the stop (not acked: the platform redelivers them)",
+            ),
         ] {
             if n > 0 {
-                text.push_str(&format!(", {n} {what}"));
+                parts.push(format!("{n} {what}"));
             }
+        }
+        let mut text = format!(
+            "{} received: {}; acked {} x 200, {} x 500",
+            plural(stats.events_received, "event"),
+            parts.join(", "),
+            stats.acked_ok,
+            stats.acked_error
+        );
+        if stats.late_outcomes > 0 {
+            text.push_str(&format!(
+                ", {} finished after their connection closed (not acked)",
+                stats.late_outcomes
+            ));
+        }
+        let attempts = stats.reconnects + 1;
+        if stats.connects == 0 {
+            text.push_str(&format!(
+                "; never connected ({})",
+                plural(attempts, "attempt")
+            ));
+        } else if stats.reconnects > 0 {
+            text.push_str(&format!(
+                "; {}, {}",
+                plural(stats.connects, "connection"),
+                plural(stats.reconnects, "reconnect attempt")
+            ));
+        }
+        if stats.goaways > 0 {
+            text.push_str(&format!(", {}", plural(stats.goaways, "goaway")));
         }
         text
     }
@@ -321,6 +370,12 @@ impl Listener {
             Notice::Disconnected(DisconnectCause::GoAway(_)) => {
                 self.status.info(&notice.to_string());
             }
+            Notice::Disconnected(cause)
+                if cause_hint(cause).is_some() && !self.hinted.swap(true, Ordering::SeqCst) =>
+            {
+                let hint = cause_hint(cause).unwrap_or_default();
+                self.status.warn(&format!("{notice}\n  ({hint})"));
+            }
             Notice::Disconnected(_)
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
@@ -337,5 +392,9 @@ impl App for Listener {
 
     fn notice(&self, notice: &Notice) {
         self.on_notice(notice);
+    }
+
+    fn built(&self) {
+        self.status.info(&self.connecting);
     }
 }

@@ -5,12 +5,15 @@
 //! event frame. Everything runtime-specific is in [`runtime`]; the rest is shared.
 #![forbid(unsafe_code)]
 
+mod address;
 mod args;
+mod count;
 mod credentials;
 mod decode;
 mod demo;
 mod duration;
 mod emulate;
+mod environment;
 mod exec;
 mod failure;
 mod filter;
@@ -18,6 +21,7 @@ mod listen;
 mod logging;
 mod narrator;
 mod record;
+mod reference;
 mod runtime;
 mod samples;
 mod sink;
@@ -55,6 +59,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, cli.no_color),
         Command::Emulate(args) => emulate::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
+        Command::Completions(args) => reference::completions(args.shell),
+        Command::Man => reference::man(),
         Command::Version => {
             version();
             Ok(())

@@ -30,6 +30,8 @@ pub(crate) trait App: Send + Sync + 'static {
     fn handle(self: Arc<Self>, event: Event) -> HandlerFuture;
     /// Reports one lifecycle notice (runs on the client's loop: keep it short).
     fn notice(&self, notice: &Notice);
+    /// Called once the client was built (every setting is valid), before it connects.
+    fn built(&self) {}
 }
 
 /// Who connects where, and every setting.
