@@ -450,3 +450,35 @@ fn completions_and_man_page_are_generated() {
         "\\-\\-exec\\-timeout",
     ]);
 }
+
+#[test]
+fn decode_on_a_terminal_says_it_waits_for_the_frame() {
+    // `script` (util-linux) runs decode on a pseudo-terminal; the empty stdin ends it with EOF.
+    let command = format!(
+        "{} decode --app-id A --app-secret s",
+        env!("CARGO_BIN_EXE_openevent")
+    );
+    let finished = run_with_input(
+        std::process::Command::new("script")
+            .args(["-qec", &command, "/dev/null"])
+            .env("NO_COLOR", "1"),
+        Some(""),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stdout_has(&[
+        "reading one event frame from stdin: paste it, then press Ctrl+D",
+        "no frame given",
+    ]);
+    // Piped input gets no such line.
+    let finished = run_with_input(
+        openevent().args(["decode", "--app-id", "A", "--app-secret", "s"]),
+        Some(""),
+        LIMIT,
+    );
+    assert!(
+        !finished.stderr.contains("reading one event frame"),
+        "{}",
+        finished.dump()
+    );
+}
