@@ -39,6 +39,7 @@
 pub mod backoff;
 pub mod codec;
 pub mod config;
+pub mod connect_hint;
 pub mod connection;
 mod credentials;
 pub mod crypto;
