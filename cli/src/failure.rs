@@ -4,8 +4,8 @@ use std::fmt;
 use std::process::ExitCode;
 
 use open_event_core::config::ConfigError;
-use open_event_core::config::{DEFAULT_ENDPOINT, ENDPOINT_PATH};
-use open_event_core::connection::{DisconnectCause, OpenError, StopReason};
+use open_event_core::connect_hint::connect_hint;
+use open_event_core::connection::{DisconnectCause, StopReason};
 use open_event_core::duration_text::friendly_durations;
 
 use crate::style::plural;
@@ -122,25 +122,10 @@ impl Failure {
     }
 }
 
-/// The next step for a failed connect whose cause says more than "check the network": an HTTP
-/// status that means a wrong endpoint. Printed once per run.
+/// The core's hint for a failed connect whose cause points at a wrong URL (e.g. HTTP 404: the
+/// path), with the flags that set the URL. Printed once per run.
 pub(crate) fn cause_hint(cause: &DisconnectCause) -> Option<String> {
-    let DisconnectCause::ConnectFailed(OpenError::Status { status }) = cause else {
-        return None;
-    };
-    match status {
-        404 => Some(format!(
-            "HTTP 404: nothing serves the event long connection at this URL; its path is \
-             {ENDPOINT_PATH} (e.g. {DEFAULT_ENDPOINT}): check --endpoint, or give only the \
-             host with --base-url and the path is appended"
-        )),
-        400 | 405 | 426 => Some(format!(
-            "HTTP {status}: the server does not accept a WebSocket upgrade at this URL; check \
-             that --endpoint is the event long connection ({ENDPOINT_PATH}) and not a REST or \
-             webhook URL"
-        )),
-        _ => None,
-    }
+    connect_hint(cause).map(|hint| format!("{hint} (--endpoint, --base-url)"))
 }
 
 impl fmt::Display for Failure {

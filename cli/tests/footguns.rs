@@ -122,11 +122,11 @@ fn negative_values_reach_the_range_check() {
         ),
         (
             &["listen", "--max-retries", "-5"][..],
-            "-5 is negative; expected a whole number from 0",
+            "-5 is negative; expected a whole number, 0 or more",
         ),
         (
             &["listen", "--max-events", "-1"][..],
-            "-1 is negative; expected a whole number from 1",
+            "-1 is negative; expected a whole number, 1 or more",
         ),
         (&["emulate", "--rate", "-1"][..], "-1 is negative"),
         (
