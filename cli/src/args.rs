@@ -231,7 +231,7 @@ pub(crate) struct CredentialArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct ConnectionArgs {
-    /// Full endpoint URL (default: wss://openapi.wps.cn/v7/event/ws).
+    /// Full endpoint URL (default: $OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
 
