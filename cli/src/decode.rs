@@ -52,9 +52,14 @@ pub(crate) fn run(args: &DecodeArgs, no_color: bool) -> Result<(), Failure> {
     };
     let text = text.trim();
     if text.is_empty() {
+        let source = match &args.file {
+            Some(path) => format!("{} is empty", path.display()),
+            None => "stdin was empty; pipe one event frame (JSON) into `openevent decode`, or \
+                     pass --file"
+                .to_owned(),
+        };
         return Err(Failure::other(format!(
-            "no frame given: the input was empty; pipe one event frame (JSON) into `openevent \
-             decode`, or pass --file; {CHECK_INPUT}"
+            "no frame given: {source}; {CHECK_INPUT}"
         )));
     }
     // The webhook's URL check is not an event; say what it is instead of "missing topic".

@@ -370,8 +370,23 @@ fn decode_of_empty_input_exits_3_and_says_to_check_the_input() {
         LIMIT,
     );
     assert_eq!(finished.code(), Some(3), "{}", finished.dump());
-    finished.assert_stderr_has(&["no frame given", "check the input", "--sample"]);
+    finished.assert_stderr_has(&[
+        "no frame given: stdin was empty",
+        "check the input",
+        "--sample",
+    ]);
     assert!(!finished.stderr.contains("endpoint"), "{}", finished.dump());
+    let empty = common::temp_path("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let finished = run(
+        openevent()
+            .args(["decode", "--app-id", "A", "--app-secret", "s", "--file"])
+            .arg(&empty),
+        LIMIT,
+    );
+    let _ = std::fs::remove_file(&empty);
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&["empty.json is empty", "check the input"]);
     let finished = run_with_input(
         openevent().args(["decode", "--app-id", "A", "--app-secret", "s"]),
         Some("hello"),
