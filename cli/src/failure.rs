@@ -4,7 +4,7 @@ use std::fmt;
 use std::process::ExitCode;
 
 use open_event_core::config::ConfigError;
-use open_event_core::connection::StopReason;
+use open_event_tokio::RunError;
 
 /// The documented exit codes (`openevent --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,28 +64,26 @@ impl Failure {
     }
 
     /// Why the client stopped for good, with the next step for each reason.
-    pub(crate) fn stopped(reason: &StopReason) -> Self {
+    pub(crate) fn stopped(reason: &RunError) -> Self {
         match reason {
-            StopReason::AuthRejected { .. } => Self::new(
+            RunError::AuthRejected { .. } => Self::new(
                 Exit::Credentials,
                 format!(
                     "{reason}\n  (credentials come from --app-id/--app-secret, \
                      OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET or APP_ID/APP_SECRET)"
                 ),
             ),
-            StopReason::RetriesExhausted { .. } => Self::new(
+            RunError::RetriesExhausted { .. } => Self::new(
                 Exit::Connection,
                 format!(
                     "{reason}\n  (check --endpoint/--base-url and --proxy, or raise --max-retries)"
                 ),
             ),
-            StopReason::ConnectionLost(_) => Self::new(
+            RunError::ConnectionLost(_) => Self::new(
                 Exit::Connection,
                 format!("{reason}\n  (leave out --no-reconnect to reconnect automatically)"),
             ),
-            StopReason::ConnectionReplaced { .. } => {
-                Self::new(Exit::Connection, reason.to_string())
-            }
+            RunError::ConnectionReplaced { .. } => Self::new(Exit::Connection, reason.to_string()),
             _ => Self::new(Exit::Other, reason.to_string()),
         }
     }

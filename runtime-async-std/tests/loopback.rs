@@ -25,7 +25,7 @@ fn builder(endpoint: &str) -> open_event_async_std::ClientBuilder {
 
 /// KSO-1 headers, one event acked 200 with the handler run once, one ping answered with
 /// exactly one pong, then a requested stop.
-fn smoke(block_on: fn(RunFuture) -> Result<(), open_event_async_std::StopReason>) {
+fn smoke(block_on: fn(RunFuture) -> Result<(), open_event_async_std::RunError>) {
     let (listener, endpoint) = common::listen();
     let calls = Arc::new(AtomicUsize::new(0));
     let seen_calls = Arc::clone(&calls);
@@ -112,7 +112,7 @@ fn smoke_under_async_std() {
 }
 
 /// A stop while a handler runs: the handler finishes, its ack goes out, then the close frame.
-fn graceful_stop(block_on: fn(RunFuture) -> Result<(), open_event_async_std::StopReason>) {
+fn graceful_stop(block_on: fn(RunFuture) -> Result<(), open_event_async_std::RunError>) {
     let (listener, endpoint) = common::listen();
     let (started_tx, started_rx) = mpsc::channel::<()>();
     let client = builder(&endpoint)
@@ -263,7 +263,7 @@ fn unauthorized_handshake_stops_with_auth_rejected() {
     let result = common::on_async_std(Box::pin(client.run()));
     common::join(server);
     match result {
-        Err(open_event_async_std::StopReason::AuthRejected { status: 401, .. }) => {}
+        Err(open_event_async_std::RunError::AuthRejected { status: 401, .. }) => {}
         other => panic!("expected AuthRejected(401), got {other:?}"),
     }
 }

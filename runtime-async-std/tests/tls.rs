@@ -10,7 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use common::{APP_ID, Got, SECRET};
-use open_event_async_std::{Client, Event, Notice, StopReason};
+use open_event_async_std::{Client, Event, Notice, RunError};
 use open_event_core::connection::{DisconnectCause, OpenError};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -141,7 +141,7 @@ fn untrusted_certificate_fails_with_a_clear_message() {
     });
     let result = common::on_async_std(Box::pin(client.run()));
     common::join(server);
-    let Err(StopReason::ConnectionLost(DisconnectCause::ConnectFailed(OpenError::Transport(text)))) =
+    let Err(RunError::ConnectionLost(DisconnectCause::ConnectFailed(OpenError::Transport(text)))) =
         &result
     else {
         panic!("expected a failed connect, got {result:?}")
@@ -150,7 +150,7 @@ fn untrusted_certificate_fails_with_a_clear_message() {
     assert!(text.contains("ca_file"), "{text}");
     let notices = notices.lock().expect("lock");
     assert!(
-        matches!(notices.last(), Some(Notice::Stopped(reason)) if reason == result.as_ref().unwrap_err()),
+        matches!(notices.last(), Some(Notice::Stopped(reason)) if *reason == result.clone().unwrap_err().into()),
         "{notices:?}"
     );
 }

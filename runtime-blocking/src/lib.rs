@@ -42,8 +42,8 @@
 //!     .dispatcher(dispatcher)
 //!     .on_notice(|notice| eprintln!("{notice}"))
 //!     .build()?;
-//! if let Err(reason) = client.run() {
-//!     eprintln!("stopped: {reason}");
+//! if let Err(err) = client.run() {
+//!     eprintln!("stopped: {err}");
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -76,19 +76,18 @@ mod mailbox;
 mod pool;
 mod stream;
 
-use std::sync::Arc;
-
 pub use open_event_core::config::ConfigError;
 pub use open_event_core::connection::{Notice, Outcome, State, StopReason};
 pub use open_event_core::handler::BlockingHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::stats::Stats;
 pub use open_event_core::{AppSecret, Event, model};
-pub use open_event_transport::{BuildError, ClientHandle, Roots, TlsOptions, TransportError};
+pub use open_event_transport::{
+    BuildError, ClientHandle, Roots, RunError, TlsOptions, TransportError,
+};
 
 use open_event_transport::{ClientOptions, Prepared};
 
-use crate::connect::Dialer;
 use crate::driver::Driver;
 
 /// Routes events to handlers by event code; see `open_event_core::dispatcher::Dispatcher`.
@@ -119,28 +118,11 @@ impl Client {
     /// with backoff after failures, as configured.
     ///
     /// # Errors
-    /// `Ok(())` after a stop requested with [`ClientHandle::stop`]; otherwise the reason it
-    /// stopped for good (never [`StopReason::Requested`]): the handshake was rejected (401/403),
-    /// the server replaced the connection, retries were exhausted, or the connection was lost
-    /// with auto reconnect off.
-    pub fn run(self) -> Result<(), StopReason> {
-        let prepared = self.prepared;
-        let status = Arc::clone(&prepared.status);
-        let dialer = Arc::new(Dialer {
-            tls: prepared.tls,
-            proxy: prepared.proxy,
-        });
-        let result = Driver::new(
-            prepared.config,
-            dialer,
-            Arc::new(prepared.dispatcher),
-            prepared.notifier,
-            prepared.status,
-            prepared.seed,
-        )
-        .run();
-        status.finish();
-        result
+    /// `Ok(())` after a requested stop ([`ClientHandle::stop`]); otherwise a [`RunError`], why
+    /// it stopped for good: the handshake was rejected (401/403), the connection was replaced by
+    /// a newer one, `max_retries` ran out, or the connection was lost with auto reconnect off.
+    pub fn run(self) -> Result<(), RunError> {
+        Driver::new(self.prepared).run()
     }
 }
 

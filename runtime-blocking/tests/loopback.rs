@@ -8,7 +8,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::*;
-use open_event_blocking::{BuildError, Client, Event, Notice, State, StopReason};
+use open_event_blocking::{BuildError, Client, Event, Notice, RunError, State};
 use tungstenite::Message;
 
 /// A client for `endpoint` with test-friendly timings.
@@ -268,7 +268,7 @@ fn server_close_reconnects_and_goaway_replaced_stops_for_good() {
     let result = join(spawn("client", move || client.run()));
     join(server);
     match result {
-        Err(StopReason::ConnectionReplaced { message }) => assert_eq!(message, "newer client"),
+        Err(RunError::ConnectionReplaced { message }) => assert_eq!(message, "newer client"),
         other => panic!("expected ConnectionReplaced, got {other:?}"),
     }
     let notices = notices.lock().unwrap();
@@ -302,7 +302,7 @@ fn rejected_handshake_stops_with_the_status() {
     let result = join(spawn("client", move || client.run()));
     join(server);
     match result {
-        Err(StopReason::AuthRejected { status: 401, hint }) => {
+        Err(RunError::AuthRejected { status: 401, hint }) => {
             assert!(hint.contains("app secret"), "{hint}");
         }
         other => panic!("expected AuthRejected, got {other:?}"),
@@ -317,7 +317,7 @@ fn refused_connections_exhaust_the_retries() {
     let handle = client.handle();
     match join(spawn("client", move || client.run())) {
         // The first attempt and two retries.
-        Err(StopReason::RetriesExhausted { attempts: 3, last }) => {
+        Err(RunError::RetriesExhausted { attempts: 3, last }) => {
             let text = last.to_string();
             assert!(text.contains("TCP connect to 127.0.0.1:"), "{text}");
         }

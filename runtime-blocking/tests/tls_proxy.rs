@@ -9,7 +9,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use common::*;
-use open_event_blocking::{Client, StopReason};
+use open_event_blocking::{Client, RunError};
 use open_event_core::connection::{DisconnectCause, OpenError};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -107,7 +107,7 @@ fn untrusted_certificate_fails_with_a_clear_message() {
     let result = join(spawn("client", move || client.run()));
     join(server);
     match result {
-        Err(StopReason::RetriesExhausted {
+        Err(RunError::RetriesExhausted {
             last: DisconnectCause::ConnectFailed(OpenError::Transport(text)),
             ..
         }) => {

@@ -12,7 +12,7 @@ use futures_util::StreamExt;
 use open_event_core::codec::{Ack, decode_ack};
 use open_event_core::crypto::EventCipher;
 use open_event_core::{Credentials, kso1};
-use open_event_tokio::{Client, Notice, StopReason};
+use open_event_tokio::{Client, Notice, RunError};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -382,7 +382,7 @@ async fn wss_with_an_untrusted_certificate_fails_clearly() {
         .build()
         .unwrap();
     let result = tokio::time::timeout(WAIT, client.run()).await.unwrap();
-    let Err(reason @ StopReason::RetriesExhausted { .. }) = result else {
+    let Err(reason @ RunError::RetriesExhausted { .. }) = result else {
         panic!("expected the client to give up, got {result:?}");
     };
     let text = reason.to_string();
@@ -483,7 +483,7 @@ async fn a_rejected_handshake_stops_with_the_status() {
     let handle = client.handle();
     let result = tokio::time::timeout(WAIT, client.run()).await.unwrap();
     assert!(
-        matches!(result, Err(StopReason::AuthRejected { status: 401, .. })),
+        matches!(result, Err(RunError::AuthRejected { status: 401, .. })),
         "{result:?}"
     );
     assert!(handle.is_stopped());

@@ -43,7 +43,7 @@ pub enum TransportError {
     },
     /// rustls refused the configuration.
     #[error("cannot build the TLS configuration: {0}")]
-    Tls(rustls::Error),
+    Tls(#[source] rustls::Error),
     /// The endpoint URL cannot be connected to.
     #[error("the endpoint {url} {problem}; use a ws:// or wss:// URL with a host")]
     Endpoint {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::thread::JoinHandle;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use open_event_async_std::StopReason;
+use open_event_async_std::RunError;
 use open_event_core::Credentials;
 use open_event_core::codec::{Ack, decode_ack};
 use open_event_core::crypto::EventCipher;
@@ -22,15 +22,15 @@ pub const SECRET: &str = "sk_test_secret_0123456789abcdef";
 pub const PATH: &str = "/v7/event/ws";
 
 /// What the client's run future is handed to.
-pub type RunFuture = Pin<Box<dyn Future<Output = Result<(), StopReason>> + Send>>;
+pub type RunFuture = Pin<Box<dyn Future<Output = Result<(), RunError>> + Send>>;
 
 /// Runs `fut` under smol's executor.
-pub fn on_smol(fut: RunFuture) -> Result<(), StopReason> {
+pub fn on_smol(fut: RunFuture) -> Result<(), RunError> {
     smol::block_on(fut)
 }
 
 /// Runs `fut` under async-std's executor.
-pub fn on_async_std(fut: RunFuture) -> Result<(), StopReason> {
+pub fn on_async_std(fut: RunFuture) -> Result<(), RunError> {
     async_std::task::block_on(fut)
 }
 
