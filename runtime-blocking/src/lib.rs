@@ -154,25 +154,62 @@ impl ClientBuilder {
 mod tests {
     use super::*;
 
-    #[test]
-    fn client_is_send_and_handle_is_send_sync() {
-        fn send<T: Send>() {}
-        fn send_sync<T: Send + Sync + Clone>() {}
-        send::<Client>();
-        send_sync::<ClientHandle>();
+    fn builder() -> ClientBuilder {
+        Client::builder("AK123456", "sk098765").handler(|_event| Ok::<(), String>(()))
     }
 
     #[test]
-    fn handle_reflects_stop_requests_before_run() {
-        let client = Client::builder("AK123456", "sk098765")
-            .endpoint("ws://127.0.0.1:9/v7/event/ws")
+    fn handles_and_futures_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<ClientHandle>();
+        let client = builder().build().unwrap();
+        send(&client.handle());
+        send(&client);
+    }
+
+    #[test]
+    fn build_checks_settings_up_front() {
+        let err = builder().max_in_flight(0).build().unwrap_err();
+        assert!(matches!(err, BuildError::Config(_)), "{err}");
+        let err = builder()
+            .ca_file("/nonexistent/ca.pem")
             .build()
-            .unwrap();
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let err = builder()
+            .proxy("socks5://u:hunter2@p:1")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_fresh_handle_reports_connecting_and_debug_hides_secrets() {
+        let client = builder().seed(7).build().unwrap();
         let handle = client.handle();
         assert_eq!(handle.state(), State::Connecting);
         assert!(!handle.is_stopped());
-        handle.clone().stop();
-        assert!(format!("{handle:?}").contains("stop_requested: true"));
-        assert!(!format!("{client:?}").contains("sk098765"));
+        assert_eq!(handle.stats(), Stats::default());
+        let text = format!(
+            "{client:?} {handle:?} {:?}",
+            builder().proxy("http://u:pw@p:1")
+        );
+        assert!(
+            !text.contains("sk098765") && !text.contains("pw@"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stop_before_run_returns_at_once() {
+        let client = builder().build().unwrap();
+        let handle = client.handle();
+        handle.stop();
+        assert_eq!(client.run(), Ok(()));
+        assert!(handle.is_stopped());
+        assert_eq!(handle.state(), State::Stopped);
     }
 }
