@@ -293,6 +293,19 @@ mod tests {
     }
 
     #[test]
+    fn nested_causes_are_sources() {
+        use std::error::Error as _;
+        let err = TransportError::Tls(rustls::Error::General("no suites".into()));
+        let source = err.source().expect("the rustls error is the source");
+        assert!(source.downcast_ref::<rustls::Error>().is_some(), "{source}");
+        let err = TransportError::CaFile {
+            path: "/x.pem".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert!(err.source().is_some());
+    }
+
+    #[test]
     fn close_frames_keep_code_and_reason() {
         let frame = CloseFrame {
             code: tungstenite::protocol::frame::coding::CloseCode::Away,
