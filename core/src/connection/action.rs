@@ -11,6 +11,7 @@ use crate::codec::{FrameError, GoAway, GoAwayReason};
 use crate::config::Config;
 use crate::kso1::{self, HandshakeHeaders};
 
+use super::dedup::AckCode;
 use super::input::{CloseInfo, OpenError};
 
 /// The next thing an adapter must do. Drain them with
@@ -160,6 +161,21 @@ impl Outcome {
     /// An error outcome from anything displayable.
     pub fn error(err: impl fmt::Display) -> Self {
         Self::Error(err.to_string())
+    }
+
+    /// The ack this outcome turns into: 200 for `Ok` and `Unhandled`, 500 with the text
+    /// (truncated to the protocol's limit) for `Error`.
+    pub(super) fn ack(&self) -> AckCode {
+        match self {
+            Self::Ok | Self::Unhandled => AckCode {
+                code: 200,
+                msg: None,
+            },
+            Self::Error(msg) => AckCode {
+                code: 500,
+                msg: Some(crate::codec::truncate_ack_msg(msg).into_owned()),
+            },
+        }
     }
 }
 
@@ -337,5 +353,40 @@ impl fmt::Display for Notice {
             ),
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_acks() {
+        assert_eq!(
+            Outcome::Ok.ack(),
+            AckCode {
+                code: 200,
+                msg: None
+            }
+        );
+        assert_eq!(
+            Outcome::Unhandled.ack(),
+            AckCode {
+                code: 200,
+                msg: None
+            }
+        );
+        assert_eq!(
+            Outcome::error("boom").ack(),
+            AckCode {
+                code: 500,
+                msg: Some("boom".into())
+            }
+        );
+        let long = Outcome::Error("x".repeat(300)).ack();
+        assert_eq!(
+            long.msg.unwrap().chars().count(),
+            crate::codec::ACK_MSG_MAX_CHARS
+        );
     }
 }
