@@ -53,11 +53,21 @@
 //!   to `read_backlog` queued, then [`Action::PauseReading`]). Invalid frames are counted by
 //!   reason, reported and never acked.
 //! - Acks are bound to the transport that carried the event; a later outcome sends nothing.
-//! - GoAway: PROTOCOL.md §2; the close that follows is expected.
+//! - GoAway: docs/protocol.md §3; the close that follows is expected.
 //! - [`Connection::close`] drains in-flight deliveries (up to `drain_timeout`), sends their
 //!   acks, closes the WebSocket, then reports [`Notice::Stopped`]. Terminal states are sticky.
+//!
+//! # Layout
+//!
+//! [`Connection`] orchestrates; the bookkeeping lives in sub-machines, one file each, each with
+//! its own unit tests: `deliveries` (in-flight deliveries, their budgets, the backlog and the
+//! read pause), `sends` (unconfirmed writes and the write deadline), `lifecycle` ([`State`] and
+//! the decisions after a failed or lost transport), `dedup` (the nonce memory) and `timer` (the
+//! deadline table). `input` and `action` are the vocabulary adapters speak.
 
 mod action;
+// `Dedup::len` only serves `Connection::dedup_len`, a `testing` item.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 mod dedup;
 mod deliveries;
 mod input;
@@ -307,7 +317,8 @@ impl Connection {
         self.deliveries.is_paused()
     }
 
-    /// Nonces currently remembered for duplicate suppression.
+    /// Nonces currently remembered for duplicate suppression (with the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
     }

@@ -7,6 +7,7 @@ use serde::Serialize;
 
 /// One decoded server frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Frame<'a> {
     /// An event, still signed and encrypted.
     Event(EventFrame<'a>),
@@ -24,7 +25,7 @@ impl Frame<'_> {
     }
 }
 
-/// An event frame as the server sends it: signed and encrypted (PROTOCOL.md §2).
+/// An event frame as the server sends it: signed and encrypted (docs/protocol.md §2).
 ///
 /// The strings borrow from the frame text when they contain no JSON escapes.
 /// [`crate::crypto::EventCipher::open`] verifies and decrypts it into an [`crate::Event`].
@@ -88,7 +89,7 @@ impl EventFrame<'_> {
     }
 }
 
-/// A GoAway: the server is about to close the connection, and says why (PROTOCOL.md §2).
+/// A GoAway: the server is about to close the connection, and says why (docs/protocol.md §3).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GoAway {
     /// Why the server sends the client away.
@@ -111,6 +112,7 @@ pub struct GoAway {
 /// assert_eq!(GoAwayReason::from("something_new").as_str(), "something_new");
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum GoAwayReason {
     /// `server_shutdown`: maintenance or deploy; reconnect (after `reconnect_ms` when given).
     ServerShutdown,

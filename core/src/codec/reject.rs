@@ -110,6 +110,7 @@ impl FrameError {
 /// }
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[non_exhaustive]
 pub enum RejectKind {
     /// A binary frame.
     Binary,

@@ -18,7 +18,7 @@ use super::input::{CloseInfo, OpenError};
 /// [`Connection::poll_action`](super::Connection::poll_action) after every input or command.
 ///
 /// Deliberately exhaustive: adding a variant must break every adapter at compile time.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::exhaustive_enums)]
 pub enum Action {
     /// Open a new WebSocket to [`ConnectRequest::url`] with [`ConnectRequest::headers`], then
@@ -48,7 +48,7 @@ pub enum Action {
 }
 
 /// Where and how to open the WebSocket.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct ConnectRequest {
     config: Arc<Config>,
     attempt: u32,
@@ -115,7 +115,7 @@ pub enum Message {
     /// do not send a second one: *flush* the writer instead, which writes the queued pong now,
     /// then report `Sent`. Libraries that do not answer pings send `Pong(payload)` here.
     Pong(Vec<u8>),
-    /// An ack text frame (PROTOCOL.md §3).
+    /// An ack text frame (docs/protocol.md §5).
     Ack {
         /// The acked event's nonce.
         nonce: String,
@@ -127,7 +127,7 @@ pub enum Message {
 }
 
 /// An event handed to the application, with the token that completes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Pass it to [`Connection::complete`](super::Connection::complete).
     pub token: DeliveryToken,
@@ -180,7 +180,7 @@ impl Outcome {
 }
 
 /// A lifecycle report for the application.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Notice {
     /// The WebSocket is open; events flow.
@@ -233,7 +233,7 @@ pub enum Notice {
 pub enum DisconnectCause {
     /// The connect attempt failed.
     #[error("connect failed: {0}")]
-    ConnectFailed(OpenError),
+    ConnectFailed(#[source] OpenError),
     /// The connect attempt did not finish within `connect_timeout`.
     #[error("connect timed out after {0:?}")]
     ConnectTimeout(Duration),
@@ -287,11 +287,12 @@ pub enum StopReason {
         /// Consecutive failed attempts, the first one included (`max_retries + 1`).
         attempts: u32,
         /// Why the last one failed.
+        #[source]
         last: DisconnectCause,
     },
     /// The transport was lost and auto reconnect is off.
     #[error("the connection was lost ({0}) and auto reconnect is off")]
-    ConnectionLost(DisconnectCause),
+    ConnectionLost(#[source] DisconnectCause),
 }
 
 impl StopReason {
