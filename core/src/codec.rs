@@ -1,4 +1,4 @@
-//! Frame codec: the JSON text frames of the event long connection (PROTOCOL.md §2, §3).
+//! Frame codec: the JSON text frames of the event long connection (docs/protocol.md §2, §3, §5).
 //!
 //! | file | what |
 //! |---|---|
@@ -44,7 +44,7 @@ pub use self::server::{Ack, decode_ack, encode_goaway};
 
 use self::raw::{Loose, parse_raw};
 
-/// The most characters an ack's `msg` may hold (PROTOCOL.md §3).
+/// The most characters an ack's `msg` may hold (docs/protocol.md §5).
 pub const ACK_MSG_MAX_CHARS: usize = 256;
 
 /// What replaces the end of an ack message that is too long.

@@ -6,7 +6,7 @@ use serde::Serialize;
 use super::raw::{Loose, parse_raw, required_str};
 use super::{FrameError, GoAway};
 
-/// An ack frame, as the client sends it (PROTOCOL.md §3). Read back by [`decode_ack`].
+/// An ack frame, as the client sends it (docs/protocol.md §5). Read back by [`decode_ack`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ack {
     /// The nonce of the acknowledged event.
