@@ -324,7 +324,8 @@ impl Listener {
             Notice::Disconnected(_)
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
-            | Notice::LateOutcome { .. } => self.status.warn(&notice.to_string()),
+            | Notice::LateOutcome { .. }
+            | Notice::DedupFull { .. } => self.status.warn(&notice.to_string()),
             _ => self.status.info(&notice.to_string()),
         }
     }

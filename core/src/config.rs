@@ -336,7 +336,9 @@ impl ConfigBuilder {
         dedup: bool;
         /// How long a nonce is remembered. Default 10 min; allowed 1 ms ..= 24 h.
         dedup_window: Duration;
-        /// How many nonces are remembered. Default 10 000; allowed 1 ..= 10 000 000.
+        /// How many nonces are remembered (about 200 bytes each). Default 10 000; allowed
+        /// 1 ..= 10 000 000. When full, new nonces are delivered but not remembered until old
+        /// ones leave the window ([`Notice::DedupFull`](crate::connection::Notice::DedupFull)).
         dedup_capacity: usize;
         /// What a redelivery of an event whose handler *failed* gets. Default off: it is not
         /// delivered again and is acked with the first outcome (500 and its message), so a

@@ -613,7 +613,11 @@ impl Connection {
     }
 
     fn on_event(&mut self, now: Instant, event: Event) {
-        match self.dedup.observe(now, &event.nonce, self.transport) {
+        let seen = self.dedup.observe(now, &event.nonce, self.transport);
+        if let Some(notice) = self.dedup.take_notice() {
+            self.notify(notice);
+        }
+        match seen {
             Seen::New => {}
             Seen::Pending => {
                 self.stats.duplicates += 1;
