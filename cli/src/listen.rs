@@ -47,6 +47,11 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         .exec
         .as_deref()
         .map(|command| Exec::new(command, args.exec_timeout));
+    if let Some(exec) = &exec {
+        // A forced quit (the second Ctrl+C) must not leave commands running.
+        let exec = exec.clone();
+        stopper.on_force(move || exec.kill_now());
+    }
     let listener = Arc::new(Listener {
         filter,
         json: args.json,
