@@ -6,6 +6,8 @@ use std::process::ExitCode;
 use open_event_core::config::ConfigError;
 use open_event_core::connection::StopReason;
 
+use crate::flag_hints;
+
 /// The documented exit codes (`openevent --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -34,10 +36,12 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// A failure with this exit code.
+    /// SDK setting names in the message become the CLI's flags ([`flag_hints`]).
     pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             exit,
-            message: message.into(),
+            message: flag_hints::as_flags(&message).into_owned(),
         }
     }
 

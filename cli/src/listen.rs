@@ -16,6 +16,7 @@ use crate::duration::human;
 use crate::exec::Exec;
 use crate::failure::Failure;
 use crate::filter::EventFilter;
+use crate::flag_hints;
 use crate::record::{EventRecord, readable};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::sink::{Output, Sink, SinkError};
@@ -330,7 +331,9 @@ impl Listener {
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
             | Notice::LateOutcome { .. }
-            | Notice::DedupFull { .. } => self.status.warn(&notice.to_string()),
+            | Notice::DedupFull { .. } => {
+                self.status.warn(&flag_hints::as_flags(&notice.to_string()));
+            }
             _ => self.status.info(&notice.to_string()),
         }
     }
