@@ -59,6 +59,12 @@ pub(crate) enum Command {
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
+    /// Send a text message to a chat or a user through the REST API.
+    #[command(after_long_help = crate::messages::SEND_HELP)]
+    Send(Box<crate::messages::SendArgs>),
+    /// Reply to a chat message event (the JSON of `listen --exec`, on stdin).
+    #[command(after_long_help = crate::messages::REPLY_HELP)]
+    Reply(Box<crate::messages::ReplyArgs>),
     /// Print the version, the protocol and the available runtimes.
     Version,
 }
@@ -101,7 +107,8 @@ Exit codes:
 const DEMO_HELP: &str = "\
 Starts an emulator of the platform on a loopback port with made-up credentials, connects a
 client to it and prints a live log of both sides: the handshake, every typed event of the
-protocol plus an unknown one (with its data), the acks, the heartbeats, a server_shutdown
+protocol plus an unknown one (with its data), the acks, replies to the chat messages through
+the emulated REST API (token, KSO-1, reply), the heartbeats, a server_shutdown
 GoAway with its reconnect delay, a connection dropped before an ack and the redelivery that
 follows (acked again, not handled twice), and a summary. Takes about 7 s.
 

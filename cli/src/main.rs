@@ -16,6 +16,7 @@ mod failure;
 mod filter;
 mod listen;
 mod logging;
+mod messages;
 mod narrator;
 mod record;
 mod runtime;
@@ -55,6 +56,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, cli.no_color),
         Command::Emulate(args) => emulate::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
+        Command::Send(args) => messages::send(args),
+        Command::Reply(args) => messages::reply(args),
         Command::Version => {
             version();
             Ok(())
