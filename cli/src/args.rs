@@ -55,7 +55,7 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Run an emulator of the platform's event server for testing your own app.
     #[command(after_long_help = EMULATE_HELP)]
-    Emulate(EmulateArgs),
+    Emulate(Box<EmulateArgs>),
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
@@ -138,7 +138,8 @@ Examples:
   openevent emulate --goaway-after 10 --goaway-reason server_shutdown --goaway-reconnect-ms 2000
   openevent emulate --drop-every 5 --reject-first 2 --reject-status 503
   openevent emulate --silence-after 3 --silence-for 2m --ping-interval 5s
-  openevent emulate --app-id AK123 --app-secret s3cret --duration 30s";
+  openevent emulate --app-id AK123 --app-secret s3cret --duration 30s
+  openevent emulate --api-listen 127.0.0.1:7001   # and the REST API, for replies";
 
 const DECODE_HELP: &str = "\
 Reads one event frame (the WebSocket text frame, or the identical body of a webhook POST)
@@ -377,6 +378,11 @@ pub(crate) struct EmulateArgs {
     /// Address to listen on (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
     pub(crate) listen: SocketAddr,
+
+    /// Also serve the platform's REST API (token, message create, reply) on this address,
+    /// for apps that answer events (their --api-base / ApiConfig::api_base).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) api_listen: Option<SocketAddr>,
 
     /// Serve this app id (default: a generated one, printed at start).
     #[arg(long, value_name = "ID", requires = "app_secret")]

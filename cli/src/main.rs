@@ -11,6 +11,7 @@ mod decode;
 mod demo;
 mod duration;
 mod emulate;
+mod emulate_api;
 mod exec;
 mod failure;
 mod filter;

@@ -255,3 +255,59 @@ fn listen_exec_reply_answers_each_chat_message() {
     finished.assert_stdout_has(&["emu-msg-1"]);
     assert_eq!(events.report().acked_nonces().len(), 1);
 }
+
+#[test]
+fn emulate_serves_the_api_for_send_and_tells_what_it_accepted() {
+    let mut emulate = openevent()
+        .args(["emulate", "--rate", "0", "--duration", "15s"])
+        .args(["--api-listen", "127.0.0.1:0"])
+        .args(["--app-id", "AKEMUAPI", "--app-secret", "emu-api-secret"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = common::lines(emulate.stdout.take().unwrap());
+    let deadline = std::time::Instant::now() + LIMIT;
+    let mut seen = Vec::new();
+    let base = loop {
+        let line = out
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .expect("emulate prints the API's URL");
+        seen.push(line.clone());
+        if let Some(rest) = line.trim().strip_prefix("REST API:") {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let finished = run(
+        openevent()
+            .args([
+                "send",
+                "--chat",
+                "chat_1",
+                "--text",
+                "hi",
+                "--api-base",
+                &base,
+            ])
+            .args(["--app-id", "AKEMUAPI", "--app-secret", "emu-api-secret"]),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    let told = loop {
+        let line = out
+            .recv_timeout(deadline.saturating_duration_since(std::time::Instant::now()))
+            .unwrap_or_else(|_| panic!("emulate did not tell the message:\n{}", seen.join("\n")));
+        seen.push(line.clone());
+        if line.contains("accepted as emu-msg-1") {
+            break line;
+        }
+    };
+    assert!(told.contains(r#": "hi""#), "{told}");
+    assert!(
+        seen.iter().any(|l| l.contains("access token #1 issued")),
+        "{}",
+        seen.join("\n")
+    );
+    let _ = emulate.kill();
+    let _ = emulate.wait();
+}

@@ -1,16 +1,23 @@
-//! An echo bot on plain threads: answers every chat message with its own text.
+//! An echo bot on smol (or async-std): answers every chat message with its own text.
+//!
+//! The async API client is reqwest's, which needs tokio; on async-io executors the blocking
+//! client runs on smol's blocking pool instead (`smol::unblock`; `async_std::task::spawn_blocking`
+//! under async-std).
 //!
 //! ```sh
+//! # against the emulator, which serves the REST API too with --api-listen:
+//! cargo run -p openevent -- emulate --listen 127.0.0.1:7000 --api-listen 127.0.0.1:7001 \
+//!     --app-id AKLOCAL --app-secret local-secret
 //! OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws OPEN_EVENT_API_BASE=http://127.0.0.1:7001 \
 //! OPEN_EVENT_APP_ID=AKLOCAL OPEN_EVENT_APP_SECRET=local-secret \
-//!     cargo run -p open-event-blocking --example echo_bot
+//!     cargo run -p open-event-async-std --example smol_echo_bot
 //! ```
 //!
 //! Without `OPEN_EVENT_ENDPOINT` / `OPEN_EVENT_API_BASE` it talks to the platform.
 
 use open_event_api::{ApiConfig, BlockingClient, ReplyExt};
-use open_event_blocking::model::AppChatMessageCreate;
-use open_event_blocking::{Client, Dispatcher, Event};
+use open_event_async_std::model::AppChatMessageCreate;
+use open_event_async_std::{Client, Dispatcher, Event};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
@@ -24,16 +31,19 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut dispatcher = Dispatcher::new();
     dispatcher.on_app_chat_message_create(move |_event: Event, msg: AppChatMessageCreate| {
-        let text = msg.text().unwrap_or("(not a text message)");
-        // Runs on a worker thread of the client: blocking here is fine.
-        api.reply(msg.reply_text(format!("echo: {text}"))?)?;
-        Ok::<(), open_event_api::ApiError>(())
+        let api = api.clone();
+        async move {
+            let text = msg.text().unwrap_or("(not a text message)");
+            let reply = msg.reply_text(format!("echo: {text}"))?;
+            smol::unblock(move || api.reply(reply)).await?;
+            Ok::<(), open_event_api::ApiError>(())
+        }
     });
 
     let mut builder = Client::builder(app_id, app_secret).dispatcher(dispatcher);
     if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
         builder = builder.endpoint(endpoint);
     }
-    builder.build()?.run()?;
+    smol::block_on(builder.build()?.run())?;
     Ok(())
 }
