@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 use open_event_transport::{TlsOptions, USER_AGENT, describe_error};
 
 use crate::{
-    Api, ApiConfig, ApiError, Endpoint, FailureKind, MessageSent, ReplyMessage, SendMessage, Step,
-    TransportFailure,
+    Api, ApiConfig, ApiError, Call, Endpoint, FailureKind, MessageSent, ReplyMessage, SendMessage,
+    Step, TransportFailure,
 };
 
 /// The REST API client for async code, on reqwest with rustls (needs a tokio runtime).
@@ -92,7 +92,13 @@ impl AsyncClient {
     /// # Errors
     /// See [`ApiError`].
     pub async fn execute<E: Endpoint>(&self, endpoint: E) -> Result<E::Output, ApiError> {
-        let mut call = self.lock().call(endpoint);
+        let call = self.lock().call(endpoint);
+        // Dropping the future mid-call (a timeout, a cancelled handler) abandons the call.
+        let mut guard = Abandon {
+            call,
+            api: &self.api,
+        };
+        let call = &mut guard.call;
         loop {
             let step = call.poll(&mut self.lock(), Instant::now(), SystemTime::now());
             match step {
@@ -139,8 +145,24 @@ impl AsyncClient {
     }
 
     fn lock(&self) -> MutexGuard<'_, Api> {
-        // The state stays consistent across a panic elsewhere: every update is one assignment.
-        self.api.lock().unwrap_or_else(PoisonError::into_inner)
+        lock(&self.api)
+    }
+}
+
+/// The state stays consistent across a panic elsewhere: every update is one assignment.
+fn lock(api: &Mutex<Api>) -> MutexGuard<'_, Api> {
+    api.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A call being driven; abandoned (see [`Call::abandon`]) when dropped before its end.
+struct Abandon<'a, E: Endpoint> {
+    call: Call<E>,
+    api: &'a Mutex<Api>,
+}
+
+impl<E: Endpoint> Drop for Abandon<'_, E> {
+    fn drop(&mut self) {
+        self.call.abandon(&mut lock(self.api));
     }
 }
 

@@ -354,6 +354,16 @@ impl<E: Endpoint> Call<E> {
         self.retry(api, now, None, err);
     }
 
+    /// Gives the call up, e.g. because its caller went away (an async caller's future was
+    /// dropped). A token fetch it had in flight is forgotten, so other calls fetch their own at
+    /// once instead of waiting for its deadline. Polling it afterwards is a misuse.
+    pub fn abandon(&mut self, api: &mut Api) {
+        if let Some(Flight::Token { .. }) = self.in_flight.take() {
+            api.tokens.fetch_failed();
+        }
+        self.done = true;
+    }
+
     /// How many requests this call has sent so far (token requests included).
     pub fn requests_sent(&self) -> u32 {
         self.sent

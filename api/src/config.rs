@@ -15,6 +15,9 @@ pub const DEFAULT_API_BASE: &str = "https://openapi.wps.cn";
 /// ±20 % with a seeded generator; a `Retry-After` header replaces it (up to
 /// `max_retry_after`). Other answers (400, 403, 404, a second 401) are never retried.
 ///
+/// A 5xx or a timeout may come after the platform acted on the request, so a retried message
+/// can arrive twice; set `max_attempts` to 1 where a duplicate is worse than a lost message.
+///
 /// ```
 /// use std::time::Duration;
 /// use open_event_api::RetryPolicy;

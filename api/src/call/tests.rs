@@ -431,6 +431,22 @@ fn concurrent_calls_wait_for_one_token_fetch() {
 }
 
 #[test]
+fn an_abandoned_token_fetch_does_not_hold_up_other_calls() {
+    let mut api = api();
+    let now = Instant::now();
+    let mut first = api.call(hello());
+    let mut second = api.call(hello());
+    assert_eq!(send(&mut first, &mut api, now).purpose(), Purpose::Token);
+    assert!(matches!(second.poll(&mut api, now, date()), Step::Wait(_)));
+    first.abandon(&mut api);
+    assert_eq!(send(&mut second, &mut api, now).purpose(), Purpose::Token);
+    assert!(matches!(
+        first.poll(&mut api, now, date()),
+        Step::Done(Err(ApiError::Misuse(_)))
+    ));
+}
+
+#[test]
 fn nothing_prints_the_secret_or_the_token() {
     let mut api = api();
     let now = Instant::now();
