@@ -60,10 +60,16 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Run an emulator of the platform's event server for testing your own app.
     #[command(after_long_help = EMULATE_HELP)]
-    Emulate(EmulateArgs),
+    Emulate(Box<EmulateArgs>),
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
+    /// Send a text message to a chat or a user through the REST API.
+    #[command(after_long_help = crate::messages::SEND_HELP)]
+    Send(Box<crate::messages::SendArgs>),
+    /// Reply to a chat message event (the JSON of `listen --exec`, on stdin).
+    #[command(after_long_help = crate::messages::REPLY_HELP)]
+    Reply(Box<crate::messages::ReplyArgs>),
     /// Print the version, the protocol and the available runtimes.
     Version,
     /// Print a shell completion script (e.g. `openevent completions bash > ~/.local/share/bash-completion/completions/openevent`).
@@ -126,7 +132,8 @@ Exit codes:
 const DEMO_HELP: &str = "\
 Starts an emulator of the platform on a loopback port with made-up credentials, connects a
 client to it and prints a live log of both sides: the handshake, every typed event of the
-protocol plus an unknown one (with its data), the acks, the heartbeats, a server_shutdown
+protocol plus an unknown one (with its data), the acks, replies to the chat messages through
+the emulated REST API (token, KSO-1, reply), the heartbeats, a server_shutdown
 GoAway with its reconnect delay, a connection dropped before an ack and the redelivery that
 follows (acked again, not handled twice), and a summary. Takes about 7 s.
 
@@ -157,7 +164,8 @@ Examples:
   openevent emulate --goaway-after 10 --goaway-reason server_shutdown --goaway-reconnect-ms 2000
   openevent emulate --drop-every 5 --reject-first 2 --reject-status 503
   openevent emulate --silence-after 3 --silence-for 2m --ping-interval 5s
-  openevent emulate --app-id AK123 --app-secret s3cret --duration 30s";
+  openevent emulate --app-id AK123 --app-secret s3cret --duration 30s
+  openevent emulate --api-listen 127.0.0.1:7001   # and the REST API, for replies";
 
 const DECODE_HELP: &str = "\
 Reads one event frame (the WebSocket text frame, or the identical body of a webhook POST)
@@ -421,6 +429,11 @@ pub(crate) struct EmulateArgs {
     /// (port 0 picks a free port).
     #[arg(long, value_name = "ADDR", value_parser = address::resolve, default_value = "127.0.0.1:0")]
     pub(crate) listen: SocketAddr,
+
+    /// Also serve the platform's REST API (token, message create, reply) on this address,
+    /// for apps that answer events (their --api-base / ApiConfig::api_base).
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) api_listen: Option<SocketAddr>,
 
     /// Serve this app id (default: a generated one, printed at start).
     #[arg(long, value_name = "ID", requires = "app_secret")]

@@ -12,10 +12,14 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use open_event_api::{ApiConfig, BlockingClient, ReplyExt};
 use open_event_core::Event;
 use open_event_core::codec::GoAwayReason;
 use open_event_core::connection::Notice;
 use open_event_core::model::AppChatMessageCreate;
+use open_event_emulator::api::{
+    ApiEmulator, ApiEmulatorHandle, ApiEmulatorOptions, ApiServerConfig,
+};
 use open_event_emulator::runner::{Emulator, EmulatorHandle, EmulatorOptions};
 use open_event_emulator::server::{Script, ServerConfig, Step};
 
@@ -66,11 +70,28 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
         .block_on(Emulator::start(EmulatorOptions::new(server)))
         .map_err(|err| Failure::other(err.to_string()))?;
     let emulator = Arc::new(emulator);
+    // The platform's REST API, for the handler's replies to chat messages.
+    let api = runtime
+        .block_on(ApiEmulator::start(ApiEmulatorOptions::new(
+            ApiServerConfig::new(emulator.credentials().clone()),
+        )))
+        .map_err(|err| Failure::other(err.to_string()))?;
+    let api = Arc::new(api);
+    let api_client = BlockingClient::new(
+        ApiConfig::builder(
+            emulator.credentials().app_id(),
+            emulator.credentials().app_secret().clone(),
+        )
+        .api_base(api.base_url())
+        .build()
+        .map_err(|err| Failure::other(err.to_string()))?,
+    )
+    .map_err(|err| Failure::other(err.to_string()))?;
 
     let p = palette;
     narrator.raw(&format!(
         "{} the WPS open platform event long connection, end to end on this machine\n  \
-         {}  emulator on {}, app {}, a ping every {}\n  \
+         {}  emulator on {}, app {}, a ping every {}; REST API on {}\n  \
          {}  {}, reconnect base {}, stable period {}, {} of work per event\n  \
          (Ctrl+C stops it gracefully)\n",
         p.bold("openevent demo:"),
@@ -78,6 +99,7 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
         emulator.url(),
         emulator.credentials().app_id(),
         human(PING_INTERVAL),
+        api.base_url(),
         p.magenta("client"),
         args.runtime.description(),
         human(RECONNECT_BASE),
@@ -99,6 +121,8 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
     let app: Arc<dyn App> = Arc::new(DemoApp {
         narrator: Arc::clone(&narrator),
         emulator: Arc::clone(&emulator),
+        api: Arc::clone(&api),
+        api_client,
         dropped: AtomicBool::new(false),
         disconnected: AtomicBool::new(false),
         stopper: Arc::clone(&stopper),
@@ -148,7 +172,14 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
          goaways: {}",
         stats.acked_ok, stats.acked_error, stats.late_outcomes, stats.pings, stats.goaways
     ));
-    let server = emulator.with_report(watch::summary);
+    let mut server = emulator.with_report(watch::summary);
+    let api_report = api.report();
+    server.push(format!(
+        "REST API: {} access token issued, {} replies accepted, {} requests refused",
+        api_report.tokens_issued,
+        api_report.messages.len(),
+        api_report.refusals.len()
+    ));
     let mut text = format!("\n{}\n", p.bold("summary"));
     for line in &lines {
         text.push_str(&format!("  {}  {line}\n", p.magenta("client")));
@@ -160,6 +191,9 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
 
     if let Ok(emulator) = Arc::try_unwrap(emulator) {
         runtime.block_on(emulator.shutdown());
+    }
+    if let Ok(api) = Arc::try_unwrap(api) {
+        runtime.block_on(api.shutdown());
     }
     if let Some(failure) = trouble
         .lock()
@@ -217,7 +251,8 @@ fn script() -> Script {
 /// The message whose first delivery loses its connection while the handler runs.
 const DROPPED_MESSAGE: &str = "msg_0002";
 
-/// The demo's client side: print each event and notice, work a little on each event.
+/// The demo's client side: print each event and notice, work a little on each event, and
+/// answer each chat message through the REST API.
 ///
 /// When the handler gets [`DROPPED_MESSAGE`] for the first time, it has the emulator drop the
 /// connection and waits until the client noticed, then finishes: its outcome comes too late to
@@ -225,6 +260,9 @@ const DROPPED_MESSAGE: &str = "msg_0002";
 struct DemoApp {
     narrator: Arc<Narrator>,
     emulator: Arc<EmulatorHandle>,
+    /// The emulated REST API (its report) and the client of it.
+    api: Arc<ApiEmulatorHandle>,
+    api_client: BlockingClient,
     /// The drop was staged already.
     dropped: AtomicBool,
     /// The client reported a disconnect since the drop was staged.
@@ -246,6 +284,65 @@ impl DemoApp {
         let deadline = Instant::now() + Duration::from_secs(5);
         while !self.disconnected.load(Ordering::SeqCst) && Instant::now() < deadline {
             async_io::Timer::after(Duration::from_millis(5)).await;
+        }
+    }
+}
+
+impl DemoApp {
+    /// Replies to a chat message through the REST API (the blocking client on a thread of its
+    /// own, awaited from any runtime) and tells both sides of it.
+    async fn answer(&self, message: &AppChatMessageCreate) {
+        let text = format!(
+            "echo: {}",
+            message
+                .message
+                .content
+                .text
+                .as_deref()
+                .unwrap_or("(no text)")
+        );
+        let reply = match message.reply_text(text.as_str()) {
+            Ok(reply) => reply,
+            Err(err) => {
+                self.narrator
+                    .line(Actor::Client, Tone::Bad, "reply", &err.to_string());
+                return;
+            }
+        };
+        let (done, result) = tokio::sync::oneshot::channel();
+        let client = self.api_client.clone();
+        thread::spawn(move || {
+            let _ = done.send(client.reply(reply));
+        });
+        let outcome = result.await.unwrap_or(Err(open_event_api::ApiError::Misuse(
+            "the reply thread died",
+        )));
+        match outcome {
+            Ok(sent) => {
+                self.narrator.line(
+                    Actor::Client,
+                    Tone::Good,
+                    "reply",
+                    &format!(
+                        "answered {} with {text:?} via POST /v7/chats/{}/messages/{}/reply",
+                        message.message.id, message.chat.id, message.message.id
+                    ),
+                );
+                let report = self.api.report();
+                self.narrator.line(
+                    Actor::Server,
+                    Tone::Good,
+                    "api",
+                    &format!(
+                        "reply accepted as {} (valid KSO-1 and bearer token; tokens issued so far: {})",
+                        sent.message_id.as_deref().unwrap_or("?"),
+                        report.tokens_issued
+                    ),
+                );
+            }
+            Err(err) => self
+                .narrator
+                .line(Actor::Client, Tone::Bad, "reply", &err.to_string()),
         }
     }
 }
@@ -276,8 +373,12 @@ impl App for DemoApp {
                 &p.bold(event.event_code()),
                 &more,
             );
-            if Self::is_dropped_message(&event) && !self.dropped.swap(true, Ordering::SeqCst) {
-                self.stage_drop().await;
+            if Self::is_dropped_message(&event) {
+                if !self.dropped.swap(true, Ordering::SeqCst) {
+                    self.stage_drop().await;
+                }
+            } else if let Ok(message) = event.parse::<AppChatMessageCreate>() {
+                self.answer(&message).await;
             }
             async_io::Timer::after(WORK).await;
             Ok(())

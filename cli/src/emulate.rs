@@ -15,6 +15,7 @@ use serde_json::Value;
 
 use crate::args::EmulateArgs;
 use crate::duration::human;
+use crate::emulate_api::ApiSide;
 use crate::failure::Failure;
 use crate::narrator::{Actor, Narrator, Tone};
 use crate::samples;
@@ -58,6 +59,10 @@ pub(crate) fn run(args: &EmulateArgs, no_color: bool) -> Result<(), Failure> {
             EmulatorOptions::new(server).bind(args.listen),
         ))
         .map_err(|err| Failure::other(err.to_string()))?;
+    let mut api = args
+        .api_listen
+        .map(|addr| ApiSide::start(&runtime, addr, emulator.credentials()))
+        .transpose()?;
 
     let p = palette;
     let creds = emulator.credentials();
@@ -78,6 +83,12 @@ pub(crate) fn run(args: &EmulateArgs, no_color: bool) -> Result<(), Failure> {
         emulator.url(),
         human(args.ping_interval),
     ));
+    if let Some(api) = &api {
+        narrator.raw(&format!(
+            "  REST API:    {} (--api-base for openevent send/reply, ApiConfig::api_base)\n",
+            p.bold(&api.base_url())
+        ));
+    }
 
     if let Some(count) = args.reject_first.filter(|n| *n > 0) {
         emulator
@@ -149,6 +160,9 @@ pub(crate) fn run(args: &EmulateArgs, no_color: bool) -> Result<(), Failure> {
             (watcher.poll(r, now), active)
         });
         watch::tell(&narrator, seen);
+        if let Some(api) = &mut api {
+            api.tell(&narrator);
+        }
         match active {
             Some((id, sent)) => {
                 for action in scenario.due(id.get(), sent) {
@@ -197,7 +211,13 @@ pub(crate) fn run(args: &EmulateArgs, no_color: bool) -> Result<(), Failure> {
     // Close frames to every client, a moment for their answers, then stop.
     runtime.block_on(emulator.shutdown());
     let mut text = format!("\n{}\n", p.bold("summary"));
-    for line in watch::summary(&report) {
+    let mut lines = watch::summary(&report);
+    if let Some(mut api) = api {
+        api.tell(&narrator);
+        lines.push(api.summary());
+        runtime.block_on(api.shutdown());
+    }
+    for line in lines {
         text.push_str(&format!("  {line}\n"));
     }
     narrator.raw(&text);

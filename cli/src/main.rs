@@ -13,6 +13,7 @@ mod decode;
 mod demo;
 mod duration;
 mod emulate;
+mod emulate_api;
 mod environment;
 mod exec;
 mod failure;
@@ -20,6 +21,7 @@ mod filter;
 mod flag_hints;
 mod listen;
 mod logging;
+mod messages;
 mod narrator;
 mod record;
 mod reference;
@@ -62,6 +64,8 @@ fn main() -> ExitCode {
         Command::Decode(args) => decode::run(args, cli.no_color),
         Command::Completions(args) => reference::completions(args.shell),
         Command::Man => reference::man(),
+        Command::Send(args) => messages::send(args),
+        Command::Reply(args) => messages::reply(args),
         Command::Version => {
             version();
             Ok(())

@@ -12,6 +12,7 @@ const CLIENT_ORDER: &[&str] = &[
     "client  connected the WebSocket is open: events flow",
     "event     kso.app_chat.create",
     "event     kso.app_chat.message.create",
+    "reply     answered msg_0001 with \"echo: hello, bot\" via POST /v7/chats/",
     "event     kso.xz.app.group_chat.member.robot.create",
     "event     kso.xz.app.group_chat.member.user.create",
     "event     kso.calendar.event.create",
@@ -42,6 +43,8 @@ const SERVER_SAW: &[&str] = &[
     "again on conn#3 (send #2)",
     "closed by the client (code 1000)",
     "tour complete",
+    "api       reply accepted as emu-msg-1",
+    "REST API: 1 access token issued, 2 replies accepted, 0 requests refused",
 ];
 
 fn tour(runtime: &str) {

@@ -1,10 +1,11 @@
 //! An emulator of the WPS open platform's event long-connection server ("v7 event ws").
 //!
-//! Two layers:
+//! Two layers for the event connection, and the REST API beside them:
 //!
 //! | module | what |
 //! |---|---|
 //! | [`server`] | a sans-IO [`server::Server`]: validates KSO-1 handshakes, pings and matches pongs, pushes signed and encrypted events, records acks, redelivers what was not acked with 200, sends GoAways, and misbehaves on purpose (drops, silence, malformed frames, rejected handshakes), alone or from a [`server::Script`] |
+//! | [`api`] | the platform's REST API (token, message create, reply): a sans-IO [`api::ApiServer`] that validates KSO-1, tokens and bodies, records messages and plays scripted faults, and its hyper loopback listener |
 //! | [`runner`] | a tokio loopback runner: the same server behind a real WebSocket listener (`ws://` or `wss://`), for integration tests, demos, benchmarks, and for testing your own app |
 //!
 //! The same `Server` drives the deterministic in-memory simulations of the client (no IO, a
@@ -56,6 +57,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod api;
 pub mod runner;
 pub mod server;
 
