@@ -60,6 +60,7 @@
 mod action;
 mod dedup;
 mod input;
+pub(crate) mod nonce_memory;
 mod timer;
 
 use std::collections::{HashMap, VecDeque};

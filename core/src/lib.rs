@@ -18,6 +18,7 @@
 //! | [`backoff`] | the reconnect policy |
 //! | [`dispatcher`], [`handler`], [`model`] | routing, handler types, typed events |
 //! | [`stats`] | counters |
+//! | [`webhook`] | webhook mode: the same verify/dedup path answering HTTP POSTs |
 //!
 //! # Example: open one event frame (the webhook path)
 //!
@@ -48,6 +49,7 @@ pub mod handler;
 pub mod kso1;
 pub mod model;
 pub mod stats;
+pub mod webhook;
 
 pub use credentials::{AppSecret, Credentials};
 pub use event::Event;
