@@ -7,6 +7,7 @@
 //! | not `POST` | 405, `Allow: POST` |
 //! | a `Content-Type` that is not JSON (none at all is taken as JSON) | 415 |
 //! | body over [`Limits::max_body`] | 413 |
+//! | body stalled past the driver's timeout, or broken off | 408, or 400 |
 //! | `{"challenge":"…"}` | 200 with the same JSON (the platform expects it within 1 s) |
 //! | not an event frame, undecryptable | 400 with the reason |
 //! | bad signature | 401 with the reason |
@@ -292,6 +293,26 @@ impl Endpoint {
         self.refuse(&rejection, None)
     }
 
+    /// The response to a body that did not arrive whole: it stalled past the driver's body
+    /// read timeout (`Some(timeout)`, 408) or its stream broke (`None`, 400).
+    pub fn body_unread(&mut self, timed_out: Option<Duration>) -> Response {
+        self.stats.requests += 1;
+        let rejection = match timed_out {
+            Some(timeout) => Rejection::BodyTimeout(timeout),
+            None => Rejection::BodyIncomplete,
+        };
+        self.refuse(&rejection, None)
+    }
+
+    /// The response to a request whose delivery was lost without an outcome (the driver's
+    /// runtime is shutting down): 503, retry later.
+    pub fn delivery_lost(&mut self) -> Response {
+        let rejection = Rejection::ShuttingDown {
+            retry_after: self.limits.retry_after,
+        };
+        self.refuse(&rejection, None)
+    }
+
     /// Decides what to do with one whole request; see the [module docs](self) for the table.
     pub fn handle(&mut self, now: Instant, request: Request<'_>) -> Step {
         self.stats.requests += 1;
@@ -480,6 +501,7 @@ impl Endpoint {
             Rejection::MethodNotAllowed(_) => stats.method_not_allowed += 1,
             Rejection::UnsupportedMediaType(_) => stats.unsupported_media_type += 1,
             Rejection::BodyTooLarge { .. } => stats.body_too_large += 1,
+            Rejection::BodyTimeout(_) | Rejection::BodyIncomplete => stats.body_unread += 1,
             Rejection::NotUtf8 => stats.not_utf8 += 1,
             Rejection::Frame(err) => stats.rejected[err.kind().index()] += 1,
             Rejection::Busy { .. } => stats.busy += 1,

@@ -137,6 +137,14 @@ pub enum Rejection {
         /// The limit in bytes.
         limit: usize,
     },
+    /// The body did not arrive within the body read timeout (408).
+    #[error(
+        "the body did not arrive within {0:?}; the client is too slow or stalled (raise the body timeout if the network is)"
+    )]
+    BodyTimeout(Duration),
+    /// The body ended early or its stream failed (400).
+    #[error("the body could not be read to its end: the client closed or broke the stream")]
+    BodyIncomplete,
     /// The body is not UTF-8 text (400).
     #[error("body is not UTF-8 text: the platform posts JSON")]
     NotUtf8,
@@ -167,7 +175,8 @@ impl Rejection {
             Self::MethodNotAllowed(_) => 405,
             Self::UnsupportedMediaType(_) => 415,
             Self::BodyTooLarge { .. } => 413,
-            Self::NotUtf8 => 400,
+            Self::BodyTimeout(_) => 408,
+            Self::BodyIncomplete | Self::NotUtf8 => 400,
             Self::Frame(err) => match err.kind() {
                 RejectKind::SignatureEncoding | RejectKind::SignatureMismatch => 401,
                 _ => 400,
@@ -177,12 +186,14 @@ impl Rejection {
     }
 
     /// A snake_case name: `method_not_allowed`, `unsupported_media_type`, `body_too_large`,
-    /// `not_utf8`, `busy`, `shutting_down`, or the [`RejectKind::as_str`] of a frame error.
+    /// `body_timeout`, `body_incomplete`, `not_utf8`, `busy`, `shutting_down`, or the [`RejectKind::as_str`] of a frame error.
     pub fn reason(&self) -> &'static str {
         match self {
             Self::MethodNotAllowed(_) => "method_not_allowed",
             Self::UnsupportedMediaType(_) => "unsupported_media_type",
             Self::BodyTooLarge { .. } => "body_too_large",
+            Self::BodyTimeout(_) => "body_timeout",
+            Self::BodyIncomplete => "body_incomplete",
             Self::NotUtf8 => "not_utf8",
             Self::Frame(err) => err.kind().as_str(),
             Self::Busy { .. } => "busy",

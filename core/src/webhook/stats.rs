@@ -33,6 +33,8 @@ pub struct WebhookStats {
     pub unsupported_media_type: u64,
     /// Bodies over the size limit (413).
     pub body_too_large: u64,
+    /// Bodies that did not arrive in time (408) or broke off (400).
+    pub body_unread: u64,
     /// Bodies that are not UTF-8 (400).
     pub not_utf8: u64,
     /// Events refused because `max_in_flight` handlers were running (503).

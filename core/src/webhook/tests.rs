@@ -226,6 +226,17 @@ fn body_limit_declared_streamed_and_whole() {
 }
 
 #[test]
+fn unread_bodies_are_408_or_400() {
+    let mut ep = endpoint();
+    let r = ep.body_unread(Some(Duration::from_secs(10)));
+    assert_eq!((r.status, r.reason), (408, "body_timeout"));
+    assert!(body(&r)["msg"].as_str().unwrap().contains("10s"));
+    let r = ep.body_unread(None);
+    assert_eq!((r.status, r.reason), (400, "body_incomplete"));
+    assert_eq!(ep.stats().body_unread, 2);
+}
+
+#[test]
 fn check_head_refuses_method_and_type_before_the_body() {
     let mut ep = endpoint();
     assert_eq!(ep.check_head("GET", None, None).unwrap_err().status, 405);
