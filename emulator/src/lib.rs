@@ -6,6 +6,7 @@
 //! |---|---|
 //! | [`server`] | a sans-IO [`server::Server`]: validates KSO-1 handshakes, pings and matches pongs, pushes signed and encrypted events, records acks, redelivers what was not acked with 200, sends GoAways, and misbehaves on purpose (drops, silence, malformed frames, rejected handshakes), alone or from a [`server::Script`] |
 //! | [`runner`] | a tokio loopback runner: the same server behind a real WebSocket listener (`ws://` or `wss://`), for integration tests, demos, benchmarks, and for testing your own app |
+//! | [`webhook`] | the platform's webhook side: posts the challenge, then signed events to an HTTP endpoint, retrying what is not answered 200 in time |
 //!
 //! The same `Server` drives the deterministic in-memory simulations of the client (no IO, a
 //! virtual clock) and the real loopback tests, so both see one behaviour.
@@ -58,6 +59,7 @@
 
 pub mod runner;
 pub mod server;
+pub mod webhook;
 
 pub use runner::{Emulator, EmulatorError, EmulatorHandle, EmulatorOptions, WaitTimeout};
 pub use server::{
