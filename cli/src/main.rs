@@ -14,6 +14,7 @@ mod emulate;
 mod exec;
 mod failure;
 mod filter;
+mod handling;
 mod listen;
 mod logging;
 mod narrator;
