@@ -55,7 +55,10 @@ pub(crate) enum Command {
     Demo(DemoArgs),
     /// Run an emulator of the platform's event server for testing your own app.
     #[command(after_long_help = EMULATE_HELP)]
-    Emulate(EmulateArgs),
+    Emulate(Box<EmulateArgs>),
+    /// Serve the webhook endpoint and print (or run a command for) every event posted to it.
+    #[command(after_long_help = crate::webhook::WEBHOOK_HELP)]
+    Webhook(Box<crate::webhook::WebhookArgs>),
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
@@ -362,6 +365,10 @@ pub(crate) struct DemoArgs {
     /// Keep pushing events after the tour until this much time has passed since the start.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub(crate) duration: Option<Duration>,
+
+    /// Show webhook mode instead: a webhook server and the platform posting to it.
+    #[arg(long, conflicts_with_all = ["runtime", "duration"])]
+    pub(crate) webhook: bool,
 }
 
 /// `openevent emulate`.
@@ -437,6 +444,11 @@ pub(crate) struct EmulateArgs {
     /// Stop after this long (default: run until Ctrl+C).
     #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
     pub(crate) duration: Option<Duration>,
+
+    /// Play the platform's webhook side instead: post the challenge, then signed events
+    /// (--file or samples at --rate), to this URL, retrying what is not answered 200.
+    #[arg(long, value_name = "URL")]
+    pub(crate) webhook: Option<String>,
 }
 
 /// `openevent decode`.

@@ -18,6 +18,7 @@ mod handling;
 mod listen;
 mod logging;
 mod narrator;
+mod push;
 mod record;
 mod runtime;
 mod samples;
@@ -25,6 +26,8 @@ mod sink;
 mod stopper;
 mod style;
 mod watch;
+mod webhook;
+mod webhook_demo;
 
 use std::process::ExitCode;
 
@@ -55,6 +58,7 @@ fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args, cli.no_color),
         Command::Demo(args) => demo::run(args, cli.no_color),
         Command::Emulate(args) => emulate::run(args, cli.no_color),
+        Command::Webhook(args) => webhook::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
         Command::Version => {
             version();

@@ -199,7 +199,17 @@ fn finish(response: Response, started: Instant) -> HttpResponse {
         .event
         .as_ref()
         .map_or(("", ""), |e| (e.event_code.as_str(), e.nonce.as_str()));
-    if response.status >= 400 {
+    if response.reason == "handler_error" {
+        tracing::warn!(
+            target: "open_event::webhook",
+            status = response.status,
+            reason = response.reason,
+            event_code = code,
+            nonce = nonce,
+            elapsed_ms,
+            "webhook handler failed"
+        );
+    } else if response.status >= 400 {
         tracing::warn!(
             target: "open_event::webhook",
             status = response.status,
