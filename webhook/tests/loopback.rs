@@ -270,7 +270,7 @@ async fn past_max_in_flight_is_503_with_retry_after() {
     let builder = Webhook::builder(APP_ID, SECRET)
         .max_in_flight(1)
         .handler(|_event| async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tokio::time::sleep(Duration::from_millis(1500)).await;
             Ok::<(), io::Error>(())
         });
     let running = start(builder).await;
