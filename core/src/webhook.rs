@@ -233,6 +233,8 @@ pub struct Endpoint {
     cipher: EventCipher,
     memory: NonceMemory,
     in_flight: HashMap<u64, InFlight>,
+    /// Requests held by [`Step::Wait`], with the nonce they wait for.
+    waiting: HashMap<u64, String>,
     next_id: u64,
     closing: bool,
     stats: WebhookStats,
@@ -258,6 +260,7 @@ impl Endpoint {
             config,
             limits,
             in_flight: HashMap::new(),
+            waiting: HashMap::new(),
             next_id: 0,
             closing: false,
             stats: WebhookStats::default(),
@@ -355,6 +358,7 @@ impl Endpoint {
             Recall::New => {}
             Recall::Pending => {
                 self.stats.duplicates += 1;
+                self.waiting.insert(waiter, event.nonce);
                 return Step::Wait(Waiter(waiter));
             }
             Recall::Done { code, msg } => {
@@ -423,12 +427,23 @@ impl Endpoint {
         } else {
             self.stats.answered_error += 1;
         }
-        let waiters = self
+        let mut waiters: Vec<Waiter> = self
             .memory
             .complete(&flight.id.nonce, code, msg.clone())
             .into_iter()
             .map(Waiter)
             .collect();
+        // Also the waiters the memory no longer lists (it may have evicted a nonce whose
+        // handler ran long): a held request must always be answered.
+        self.waiting.retain(|&id, nonce| {
+            if *nonce != flight.id.nonce {
+                return true;
+            }
+            if !waiters.contains(&Waiter(id)) {
+                waiters.push(Waiter(id));
+            }
+            false
+        });
         Ok(Completion {
             response: Response::outcome(code, msg.as_deref(), reason, flight.id),
             waiters,

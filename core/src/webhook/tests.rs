@@ -391,6 +391,27 @@ fn a_redelivery_during_the_handler_waits_for_its_outcome() {
 }
 
 #[test]
+fn waiters_are_answered_even_when_the_memory_evicted_their_nonce() {
+    let mut ep = Endpoint::new(config(|b| b.dedup_capacity(1)), Limits::default());
+    let now = epoch();
+    let text = sealed("0123456789abcdef");
+    let d = deliver(ep.handle(now, post(&text)));
+    let Step::Wait(w) = ep.handle(now, post(&text)) else {
+        panic!("expected a wait")
+    };
+    // Another nonce pushes the running one out of the one-entry memory.
+    let other = deliver(ep.handle(now, post(&sealed("fedcba9876543210"))));
+    let done = ep.complete(now, d.token, Outcome::Ok).unwrap();
+    assert_eq!(done.waiters, vec![w]);
+    assert!(
+        ep.complete(now, other.token, Outcome::Ok)
+            .unwrap()
+            .waiters
+            .is_empty()
+    );
+}
+
+#[test]
 fn past_max_in_flight_is_503_with_retry_after_and_not_remembered() {
     let mut ep = Endpoint::new(config(|b| b.max_in_flight(1)), Limits::default());
     let now = epoch();
