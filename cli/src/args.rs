@@ -6,14 +6,19 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
-use crate::duration;
+use crate::{address, count, duration};
+
+/// `Duration::from_millis`, for the ranges below.
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
 
 const EXIT_CODES: &str = "\
 Exit codes:
   0  clean stop (Ctrl+C or SIGTERM after a graceful drain, --max-events reached, stdout closed)
   1  credentials missing or rejected by the server (HTTP 401/403), invalid frame (decode)
   2  connection: retries exhausted, connection replaced by another client, connection lost
-  3  any other error (invalid arguments or settings, I/O errors)";
+  3  any other error (invalid arguments or settings, empty input (decode), I/O errors)";
 
 /// Receive WPS open platform events over the WebSocket long connection, or try the whole
 /// protocol locally.
@@ -64,11 +69,29 @@ pub(crate) enum Command {
     Decode(DecodeArgs),
     /// Print the version, the protocol and the available runtimes.
     Version,
+    /// Print a shell completion script (e.g. `openevent completions bash > ~/.local/share/bash-completion/completions/openevent`).
+    Completions(CompletionsArgs),
+    /// Print the man page (roff), e.g. `openevent man > openevent.1 && man ./openevent.1`.
+    Man,
+}
+
+/// `openevent completions`.
+#[derive(Debug, Args)]
+pub(crate) struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub(crate) shell: clap_complete::Shell,
 }
 
 const LISTEN_HELP: &str = "\
 Credentials: --app-id/--app-secret, else OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET, else
-APP_ID/APP_SECRET, else a hidden prompt when stdin is a terminal.
+APP_ID/APP_SECRET, else a hidden prompt when stdin is a terminal. The endpoint: --endpoint
+or --base-url, else OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws.
+
+--events patterns are checked against the event codes openevent knows: one that matches
+none of them and looks like a typo (`kso.app_chat` for `kso.app_chat.*`) gets a warning
+with the fix, or with --strict stops the run (exit 3): events no pattern matches are acked
+200 unhandled, so the platform never redelivers them.
 
 Output: events go to stdout (readable, or NDJSON with --json: one object per event with
 time (RFC 3339), event_code, topic, operation, nonce and data); status lines go to stderr.
@@ -84,14 +107,16 @@ an answer within 3 s (--delivery-budget reports slower handlers); --exec-timeout
 30 s) is the hard limit after which the command is killed and the event acked with 500.
 At most --max-in-flight commands (default 64) run at once, so their output may come in
 any order; --max-in-flight 1 runs them one after another. The command's stdout is copied
-to stdout (to stderr with --json, so the NDJSON stays valid).
+to stdout (to stderr with --json, so the NDJSON stays valid); --quiet leaves out the
+events themselves, so stdout holds only the commands' output.
 
 Examples:
   export OPEN_EVENT_APP_ID=AK20240101XXXX OPEN_EVENT_APP_SECRET=...
   openevent listen
   openevent listen --json | jq .data
   openevent listen --events 'kso.app_chat.*' --events kso.xz.app.group_chat.delete
-  openevent listen --exec './handle-event.sh' --exec-timeout 10s
+  openevent listen --exec './handle-event.sh' --exec-timeout 10s --quiet
+  OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws openevent listen
   openevent listen --json --output events.ndjson --max-events 100
   openevent listen --endpoint ws://127.0.0.1:7000/v7/event/ws --runtime blocking
 
@@ -130,6 +155,7 @@ connected; --rate 0 generates none.
 
 Examples:
   openevent emulate --listen 127.0.0.1:7000
+  openevent emulate --listen localhost:7001
   openevent emulate --file events.jsonl --rate 5
   openevent emulate --goaway-after 10 --goaway-reason server_shutdown --goaway-reconnect-ms 2000
   openevent emulate --drop-every 5 --reject-first 2 --reject-status 503
@@ -140,9 +166,12 @@ const DECODE_HELP: &str = "\
 Reads one event frame (the WebSocket text frame, or the identical body of a webhook POST)
 from stdin or --file, verifies its signature and decrypts it with the app's credentials
 (--app-id/--app-secret, else OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET, else APP_ID/APP_SECRET)
-and prints the event. An invalid frame prints the exact reason and exits with 1.
+and prints the event. An invalid frame prints the exact reason and exits with 1; empty
+input exits with 3. On a terminal it says it is waiting for the frame (end it with Ctrl+D).
+--sample prints a valid frame of a made-up app, and the credentials that open it.
 
 Examples:
+  openevent decode --sample | openevent decode --app-id AK20240101SAMPLE --app-secret sk_sample_not_a_real_secret
   openevent decode < frame.json
   openevent decode --file body.json --json | jq .data
   pbpaste | openevent decode --app-id AK123 --app-secret s3cret";
@@ -205,7 +234,7 @@ pub(crate) struct CredentialArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct ConnectionArgs {
-    /// Full endpoint URL (default: wss://openapi.wps.cn/v7/event/ws).
+    /// Full endpoint URL (default: $OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
 
@@ -242,67 +271,77 @@ pub(crate) struct ConnectionArgs {
     pub(crate) no_reconnect: bool,
 
     /// Backoff base interval (default: 1s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Reconnect")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Reconnect")]
     pub(crate) reconnect_base: Option<Duration>,
 
     /// Backoff cap (default: 60s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Reconnect")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Reconnect")]
     pub(crate) reconnect_max: Option<Duration>,
 
     /// Backoff growth factor per attempt (default: 2.0).
-    #[arg(long, value_name = "FACTOR", help_heading = "Reconnect")]
+    #[arg(
+        long,
+        value_name = "FACTOR",
+        allow_negative_numbers = true,
+        help_heading = "Reconnect"
+    )]
     pub(crate) reconnect_multiplier: Option<f64>,
 
     /// Relative jitter of every delay, 0.0 to 1.0 (default: 0.2).
-    #[arg(long, value_name = "FRACTION", help_heading = "Reconnect")]
+    #[arg(
+        long,
+        value_name = "FRACTION",
+        allow_negative_numbers = true,
+        help_heading = "Reconnect"
+    )]
     pub(crate) reconnect_jitter: Option<f64>,
 
     /// Give up (exit code 2) after this many consecutive failed attempts (default: unlimited).
-    #[arg(long, value_name = "N", help_heading = "Reconnect")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0u32), allow_negative_numbers = true, help_heading = "Reconnect")]
     pub(crate) max_retries: Option<u32>,
 
     /// A connection open this long resets the backoff (default: 30s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Reconnect")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Reconnect")]
     pub(crate) stable_period: Option<Duration>,
 
     /// Seed of the reconnect jitter, to replay a run (default: random).
-    #[arg(long, value_name = "N", help_heading = "Reconnect")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0u64), allow_negative_numbers = true, help_heading = "Reconnect")]
     pub(crate) seed: Option<u64>,
 
     /// Bound on the opening handshake (TCP, TLS, WebSocket upgrade) (default: 10s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Timeouts")]
     pub(crate) connect_timeout: Option<Duration>,
 
     /// Bound on every write (default: 10s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Timeouts")]
     pub(crate) write_timeout: Option<Duration>,
 
     /// Server silence after which the connection counts as dead (default: 90s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Timeouts")]
     pub(crate) pong_timeout: Option<Duration>,
 
     /// Report handlers running longer than this (the platform expects 3 s) (default: 3s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Timeouts")]
     pub(crate) delivery_budget: Option<Duration>,
 
     /// How long a graceful stop waits for running handlers (default: 5s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Timeouts")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Timeouts")]
     pub(crate) drain_timeout: Option<Duration>,
 
     /// Events handled at once at most (default: 64).
-    #[arg(long, value_name = "N", help_heading = "Flow control")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0usize), allow_negative_numbers = true, help_heading = "Flow control")]
     pub(crate) max_in_flight: Option<usize>,
 
     /// Events queued past --max-in-flight before reading pauses (default: 64).
-    #[arg(long, value_name = "N", help_heading = "Flow control")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0usize), allow_negative_numbers = true, help_heading = "Flow control")]
     pub(crate) read_backlog: Option<usize>,
 
     /// How long a nonce is remembered to suppress redeliveries (default: 10m).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Flow control")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Flow control")]
     pub(crate) dedup_window: Option<Duration>,
 
     /// How many nonces are remembered at most (default: 10000).
-    #[arg(long, value_name = "N", help_heading = "Flow control")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0usize), allow_negative_numbers = true, help_heading = "Flow control")]
     pub(crate) dedup_capacity: Option<usize>,
 
     /// Deliver redelivered events again instead of suppressing them.
@@ -321,31 +360,10 @@ pub(crate) struct ListenArgs {
     #[command(flatten)]
     pub(crate) credentials: CredentialArgs,
 
-    /// Only these event codes; `*` matches any run of characters (repeatable or
-    /// comma-separated, e.g. 'kso.app_chat.*'). Other events are acked 200 as unhandled.
-    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
-    pub(crate) events: Vec<String>,
-
-    /// Print one JSON object per event on stdout (NDJSON); status lines stay on stderr.
-    #[arg(long)]
-    pub(crate) json: bool,
-
-    /// Run CMD through `sh -c` for each event, with its JSON on stdin; exit 0 acks 200,
-    /// anything else acks 500 with the command's stderr.
-    #[arg(long, value_name = "CMD")]
-    pub(crate) exec: Option<String>,
-
-    /// Kill an --exec command after this long and ack its event with 500.
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, default_value = "30s")]
-    pub(crate) exec_timeout: Duration,
-
-    /// Also append every event as one JSON line to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-
-    /// Stop gracefully (exit 0) after N events were handled.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
-    pub(crate) max_events: Option<u64>,
+    /// `--events`, `--strict`, `--json`, `--exec`, `--exec-timeout`, `--quiet`, `--output`,
+    /// `--max-events`: shared with `webhook`.
+    #[command(flatten)]
+    pub(crate) handling: crate::handling::HandlingArgs,
 
     /// The runtime that drives the client.
     #[arg(long, value_enum, default_value = "tokio")]
@@ -363,7 +381,7 @@ pub(crate) struct DemoArgs {
     pub(crate) runtime: RuntimeKind,
 
     /// Keep pushing events after the tour until this much time has passed since the start.
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true)]
     pub(crate) duration: Option<Duration>,
 
     /// Show webhook mode instead: a webhook server and the platform posting to it.
@@ -374,8 +392,9 @@ pub(crate) struct DemoArgs {
 /// `openevent emulate`.
 #[derive(Debug, Args)]
 pub(crate) struct EmulateArgs {
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:0")]
+    /// Address to listen on, HOST:PORT with an IP address or a host name such as localhost
+    /// (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = address::resolve, default_value = "127.0.0.1:0")]
     pub(crate) listen: SocketAddr,
 
     /// Serve this app id (default: a generated one, printed at start).
@@ -391,15 +410,15 @@ pub(crate) struct EmulateArgs {
     pub(crate) file: Option<PathBuf>,
 
     /// Events per second (file: pace of the file; else: rate of sample events, default 1).
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0u32), allow_negative_numbers = true)]
     pub(crate) rate: Option<u32>,
 
-    /// Interval of the server's WebSocket pings (the platform's is 30 s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, default_value = "30s", help_heading = "Scenario")]
+    /// Interval of the server's WebSocket pings (the platform's is 30 s; 10ms ..= 1h).
+    #[arg(long, value_name = "DURATION", value_parser = duration::between(ms(10), ms(3_600_000)), allow_hyphen_values = true, default_value = "30s", help_heading = "Scenario")]
     pub(crate) ping_interval: Duration,
 
     /// Send a GoAway after N events were sent on a connection.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Scenario")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(1u64), allow_negative_numbers = true, help_heading = "Scenario")]
     pub(crate) goaway_after: Option<u64>,
 
     /// Reason of that GoAway: server_shutdown, connection_replaced, heartbeat_timeout or any
@@ -413,19 +432,19 @@ pub(crate) struct EmulateArgs {
     pub(crate) goaway_reason: String,
 
     /// The reconnect delay that GoAway announces, in milliseconds.
-    #[arg(long, value_name = "MS", help_heading = "Scenario")]
+    #[arg(long, value_name = "MS", value_parser = count::at_least(0u64), allow_negative_numbers = true, help_heading = "Scenario")]
     pub(crate) goaway_reconnect_ms: Option<u64>,
 
     /// Drop the connection (no close frame) after every N events sent on it.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Scenario")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(1u64), allow_negative_numbers = true, help_heading = "Scenario")]
     pub(crate) drop_every: Option<u64>,
 
     /// Go silent (no pings, no events) after N events were sent on a connection...
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), requires = "silence_for", help_heading = "Scenario")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(1u64), allow_negative_numbers = true, requires = "silence_for", help_heading = "Scenario")]
     pub(crate) silence_after: Option<u64>,
 
-    /// ...for this long.
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, requires = "silence_after", help_heading = "Scenario")]
+    /// ...for this long (1ms ..= 24h).
+    #[arg(long, value_name = "DURATION", value_parser = duration::between(ms(1), ms(86_400_000)), allow_hyphen_values = true, requires = "silence_after", help_heading = "Scenario")]
     pub(crate) silence_for: Option<Duration>,
 
     /// Redeliver events not acked with 200 on the next connection, as the platform does. On
@@ -434,7 +453,7 @@ pub(crate) struct EmulateArgs {
     pub(crate) redeliver: bool,
 
     /// Reject the first N handshakes with --reject-status.
-    #[arg(long, value_name = "N", help_heading = "Scenario")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0u32), allow_negative_numbers = true, help_heading = "Scenario")]
     pub(crate) reject_first: Option<u32>,
 
     /// HTTP status of those rejections (401 and 403 make clients stop for good).
@@ -442,7 +461,7 @@ pub(crate) struct EmulateArgs {
     pub(crate) reject_status: u16,
 
     /// Stop after this long (default: run until Ctrl+C).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse)]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true)]
     pub(crate) duration: Option<Duration>,
 
     /// Play the platform's webhook side instead: post the challenge, then signed events
@@ -464,6 +483,11 @@ pub(crate) struct DecodeArgs {
     /// Print the event as one JSON object.
     #[arg(long)]
     pub(crate) json: bool,
+
+    /// Print a valid sample frame on stdout and its made-up credentials on stderr, to try
+    /// decode with (`openevent decode --sample > frame.json`).
+    #[arg(long, conflicts_with_all = ["file", "json"])]
+    pub(crate) sample: bool,
 }
 
 #[cfg(test)]
@@ -496,7 +520,7 @@ mod tests {
         let Command::Listen(args) = cli.command else {
             panic!("not listen")
         };
-        assert_eq!(args.events.len(), 2);
+        assert_eq!(args.handling.events.len(), 2);
         assert_eq!(
             args.connection.pong_timeout,
             Some(Duration::from_millis(500))

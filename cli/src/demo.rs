@@ -28,7 +28,7 @@ use crate::record::{data_value, describe};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::samples;
 use crate::stopper::{Stopper, install_signals};
-use crate::style::{Palette, Stream};
+use crate::style::{Palette, Stream, plural};
 use crate::watch::{self, ReportWatcher};
 
 /// How long the demo's handler works on each event.
@@ -137,10 +137,10 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
 
     let stats = &finished.stats;
     let mut lines = vec![format!(
-        "connections: {} ({} reconnects); events: {} received, {} handled, {} duplicate \
+        "connections: {} ({}); events: {} received, {} handled, {} duplicate \
          (not handled twice), {} rejected",
         stats.connects,
-        stats.reconnects,
+        plural(stats.reconnects, "reconnect"),
         stats.events_received,
         stats.events_delivered,
         stats.duplicates,

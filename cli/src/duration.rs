@@ -2,6 +2,8 @@
 
 use std::time::Duration;
 
+use open_event_core::duration_text::format_duration;
+
 /// Parses a duration: a non-negative number followed by a unit (`ms`, `s`, `m`, `h`); `0` alone
 /// is accepted too. Used as a clap value parser, so the error is the whole message.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
@@ -13,6 +15,11 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     };
     if text == "0" {
         return Ok(Duration::ZERO);
+    }
+    if text.starts_with('-') {
+        return Err(format!(
+            "`{text}` is negative: a duration counts from 0 up, e.g. 500ms, 10s, 2m or 1h"
+        ));
     }
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -38,6 +45,29 @@ pub(crate) fn parse(text: &str) -> Result<Duration, String> {
     // Millisecond precision is plenty for every setting of this tool.
     Duration::try_from_secs_f64(value * unit_ms as f64 / 1_000.0)
         .map_err(|_| format!("duration `{text}` is out of range"))
+}
+
+/// A value parser for a duration within `min ..= max` (both printed in the form the flag takes).
+pub(crate) fn between(
+    min: Duration,
+    max: Duration,
+) -> impl Fn(&str) -> Result<Duration, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let d = parse(text)?;
+        if d < min || d > max {
+            return Err(format!(
+                "{} is out of range; expected {}",
+                format_duration(d),
+                range(min, max)
+            ));
+        }
+        Ok(d)
+    }
+}
+
+/// `1ms ..= 10m`.
+pub(crate) fn range(min: Duration, max: Duration) -> String {
+    format!("{} ..= {}", format_duration(min), format_duration(max))
 }
 
 /// A duration as people read it: `250 ms`, `1.5 s`, `2 min`.
@@ -76,7 +106,7 @@ mod tests {
 
     #[test]
     fn rejects_junk_with_an_example() {
-        for bad in ["", "10", "s", "ten s", "-1s", "1d", "1.2.3s"] {
+        for bad in ["", "10", "s", "ten s", "1d", "1.2.3s"] {
             let err = parse(bad).unwrap_err();
             assert!(err.contains("500ms"), "{bad}: {err}");
         }
@@ -85,6 +115,21 @@ mod tests {
                 .unwrap_err()
                 .contains("too long")
         );
+    }
+
+    #[test]
+    fn negatives_and_ranges_say_what_is_allowed() {
+        assert!(parse("-5s").unwrap_err().contains("`-5s` is negative"));
+        let check = between(Duration::from_millis(1), Duration::from_secs(600));
+        assert_eq!(
+            check("0s").unwrap_err(),
+            "0s is out of range; expected 1ms ..= 10m"
+        );
+        assert_eq!(
+            check("99999h").unwrap_err(),
+            "99999h is out of range; expected 1ms ..= 10m"
+        );
+        assert_eq!(check("2m"), Ok(Duration::from_secs(120)));
     }
 
     #[test]

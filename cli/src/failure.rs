@@ -4,7 +4,12 @@ use std::fmt;
 use std::process::ExitCode;
 
 use open_event_core::config::ConfigError;
-use open_event_core::connection::StopReason;
+use open_event_core::connect_hint::connect_hint;
+use open_event_core::connection::DisconnectCause;
+use open_event_core::duration_text::friendly_durations;
+use open_event_tokio::RunError;
+
+use crate::style::plural;
 
 /// The documented exit codes (`openevent --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,42 +58,73 @@ impl Failure {
             _ => Exit::Other,
         };
         let flag = format!("--{}", err.field().replace('_', "-"));
+        let bound = match err.field() {
+            "reconnect_max" => {
+                "; the lower bound is --reconnect-base (default 1s): raise --reconnect-max or \
+                 lower --reconnect-base"
+            }
+            _ => "",
+        };
         Self::new(
             exit,
             format!(
-                "invalid {flag}: {}; expected {}",
-                err.problem(),
-                err.allowed()
+                "invalid {flag}: {}; expected {}{bound}",
+                friendly_durations(err.problem()),
+                friendly_durations(err.allowed())
             ),
         )
     }
 
     /// Why the client stopped for good, with the next step for each reason.
-    pub(crate) fn stopped(reason: &StopReason) -> Self {
+    pub(crate) fn stopped(reason: &RunError) -> Self {
+        Self::stopped_after(reason, false)
+    }
+
+    /// Like [`Failure::stopped`]; `hinted` says the hint for the last cause (see
+    /// [`cause_hint`]) was already printed, so it is not repeated.
+    pub(crate) fn stopped_after(reason: &RunError, hinted: bool) -> Self {
+        let hint = |cause: &DisconnectCause, otherwise: &str| match cause_hint(cause) {
+            Some(_) if hinted => String::new(),
+            Some(hint) => format!("\n  ({hint})"),
+            None => format!("\n  ({otherwise})"),
+        };
         match reason {
-            StopReason::AuthRejected { .. } => Self::new(
+            RunError::AuthRejected { .. } => Self::new(
                 Exit::Credentials,
                 format!(
                     "{reason}\n  (credentials come from --app-id/--app-secret, \
                      OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET or APP_ID/APP_SECRET)"
                 ),
             ),
-            StopReason::RetriesExhausted { .. } => Self::new(
+            RunError::RetriesExhausted { attempts, last } => Self::new(
                 Exit::Connection,
                 format!(
-                    "{reason}\n  (check --endpoint/--base-url and --proxy, or raise --max-retries)"
+                    "gave up after {} (last: {last}){}",
+                    plural(u64::from(*attempts), "consecutive failed attempt"),
+                    hint(
+                        last,
+                        "check the network, --endpoint/--base-url and --proxy, or raise \
+                         --max-retries"
+                    )
                 ),
             ),
-            StopReason::ConnectionLost(_) => Self::new(
+            RunError::ConnectionLost(cause) => Self::new(
                 Exit::Connection,
-                format!("{reason}\n  (leave out --no-reconnect to reconnect automatically)"),
+                format!(
+                    "{reason}{}",
+                    hint(cause, "leave out --no-reconnect to reconnect automatically")
+                ),
             ),
-            StopReason::ConnectionReplaced { .. } => {
-                Self::new(Exit::Connection, reason.to_string())
-            }
+            RunError::ConnectionReplaced { .. } => Self::new(Exit::Connection, reason.to_string()),
             _ => Self::new(Exit::Other, reason.to_string()),
         }
     }
+}
+
+/// The core's hint for a failed connect whose cause points at a wrong URL (e.g. HTTP 404: the
+/// path), with the flags that set the URL. Printed once per run.
+pub(crate) fn cause_hint(cause: &DisconnectCause) -> Option<String> {
+    connect_hint(cause).map(|hint| format!("{hint} (--endpoint, --base-url)"))
 }
 
 impl fmt::Display for Failure {

@@ -1,6 +1,6 @@
 //! `--events`: which event codes to handle (exact codes and `*` globs).
 
-use open_event_core::dispatcher::Dispatcher;
+use open_event_core::dispatcher::{Dispatcher, PatternCheck, check_pattern};
 
 use crate::failure::Failure;
 
@@ -31,6 +31,27 @@ impl EventFilter {
             kept.push(pattern.to_owned());
         }
         Ok(Self { patterns: kept })
+    }
+
+    /// Checks every pattern against the event codes the core knows: one that matches none of
+    /// them and looks like a typo is a warning (returned, for the caller to print), or with
+    /// `strict` the error.
+    pub(crate) fn suspects(&self, strict: bool) -> Result<Vec<String>, Failure> {
+        let mut warnings = Vec::new();
+        for pattern in &self.patterns {
+            if let PatternCheck::Typo { suggestion, why } = check_pattern(pattern) {
+                let text = format!(
+                    "--events {pattern:?} matches no event code openevent knows ({why}): did you \
+                     mean {suggestion:?}? Events it does not match are acked 200 unhandled and \
+                     are not redelivered"
+                );
+                if strict {
+                    return Err(Failure::other(format!("{text} (--strict)")));
+                }
+                warnings.push(format!("{text}; --strict makes this an error"));
+            }
+        }
+        Ok(warnings)
     }
 
     /// Whether any pattern is set.
@@ -90,6 +111,28 @@ mod tests {
         assert!(takes(&filter(&["a*"]), "a"));
         assert!(takes(&filter(&["*"]), ""));
         assert!(!takes(&filter(&["a"]), "ab"));
+    }
+
+    #[test]
+    fn typos_warn_or_fail_with_strict() {
+        let f = filter(&[
+            "kso.app_chat",
+            "kso.calendar.event.create",
+            "kso.app_chat.*",
+        ]);
+        let warnings = f.suspects(false).unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains(r#"did you mean "kso.app_chat.*""#),
+            "{warnings:?}"
+        );
+        let err = f.suspects(true).unwrap_err();
+        assert!(err.message.contains("--strict"), "{err}");
+        assert!(
+            filter(&["kso.calendar.event.create"])
+                .suspects(true)
+                .is_ok()
+        );
     }
 
     #[test]

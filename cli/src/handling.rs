@@ -1,6 +1,7 @@
-//! What `listen` and `webhook` do with each event, whichever way it arrived: filter it, print
-//! it (readable or NDJSON), append it to `--output`, hand it to `--exec`, stop after
-//! `--max-events`, stop when stdout closes. One implementation for both modes.
+//! What `listen` and `webhook` do with each event, whichever way it arrived: filter it (with
+//! the typo check of `--strict`), print it (readable, NDJSON, or not at all with `--quiet`),
+//! append it to `--output`, hand it to `--exec`, stop after `--max-events`, stop when stdout
+//! closes, and account for every received event at the end. One implementation for both modes.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -10,6 +11,7 @@ use std::time::Duration;
 use clap::Args;
 use open_event_core::Event;
 
+use crate::count;
 use crate::duration::{self, human};
 use crate::exec::Exec;
 use crate::failure::Failure;
@@ -18,41 +20,59 @@ use crate::listen::Status;
 use crate::record::{EventRecord, readable};
 use crate::sink::{Output, Sink, SinkError};
 use crate::stopper::Stopper;
-use crate::style::{Palette, Stream};
+use crate::style::{Palette, Stream, plural};
 
-/// The output and handler options, as `webhook` takes them (`listen` has the same flags).
+/// `Duration::from_millis`, for the ranges below.
+const fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+/// The output and handler options of `listen` and `webhook` (flattened into both).
 #[derive(Debug, Clone, Args)]
 pub(crate) struct HandlingArgs {
     /// Only these event codes; `*` matches any run of characters (repeatable or
-    /// comma-separated, e.g. 'kso.app_chat.*'). Other events are answered 200 as unhandled.
+    /// comma-separated, e.g. 'kso.app_chat.*'). Other events are acked 200 as unhandled.
     #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
     pub(crate) events: Vec<String>,
+
+    /// Make a suspicious --events pattern an error (exit 3) instead of a warning: one that
+    /// matches no event code openevent knows and looks like a typo of one (e.g. `kso.app_chat`
+    /// for `kso.app_chat.*`).
+    #[arg(long)]
+    pub(crate) strict: bool,
 
     /// Print one JSON object per event on stdout (NDJSON); status lines stay on stderr.
     #[arg(long)]
     pub(crate) json: bool,
 
-    /// Run CMD through `sh -c` for each event, with its JSON on stdin; exit 0 answers 200,
-    /// anything else 500 with the command's stderr.
+    /// Run CMD through `sh -c` for each event, with its JSON on stdin; exit 0 acks 200,
+    /// anything else acks 500 with the command's stderr.
     #[arg(long, value_name = "CMD")]
     pub(crate) exec: Option<String>,
 
-    /// Kill an --exec command after this long and answer its event with 500.
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, default_value = "30s")]
+    /// Kill an --exec command after this long and ack its event with 500 (1ms ..= 1h).
+    #[arg(long, value_name = "DURATION", value_parser = duration::between(ms(1), ms(3_600_000)), allow_hyphen_values = true, default_value = "30s")]
     pub(crate) exec_timeout: Duration,
+
+    /// Do not print the events themselves: with --exec only the command's output (and the ack
+    /// lines on stderr) remain; --output still records every event.
+    #[arg(short, long)]
+    pub(crate) quiet: bool,
 
     /// Also append every event as one JSON line to FILE.
     #[arg(long, value_name = "FILE")]
     pub(crate) output: Option<PathBuf>,
 
     /// Stop gracefully (exit 0) after N events were handled.
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, value_name = "N", value_parser = count::at_least(1u64), allow_negative_numbers = true)]
     pub(crate) max_events: Option<u64>,
 }
 
 /// The event handling of one run, shared by the runtime's handler tasks.
 pub(crate) struct EventHandling {
     pub(crate) filter: EventFilter,
+    /// `--quiet`: events are not printed on stdout.
+    quiet: bool,
     json: bool,
     record_file: bool,
     stdout_palette: Palette,
@@ -68,15 +88,25 @@ pub(crate) struct EventHandling {
     fatal: Mutex<Option<Failure>>,
 }
 
+/// Checks the `--events` patterns: one that looks like a typo is a warning on `status`, or
+/// with `--strict` the error. The first step of a run, before credentials and `--output`.
+pub(crate) fn check_filter(args: &HandlingArgs, status: &Status) -> Result<EventFilter, Failure> {
+    let filter = EventFilter::new(&args.events)?;
+    for warning in filter.suspects(args.strict)? {
+        status.warn(&warning);
+    }
+    Ok(filter)
+}
+
 impl EventHandling {
-    /// Checks the patterns, opens `--output`, prepares `--exec`.
+    /// Opens `--output`, prepares `--exec`; `filter` comes from [`check_filter`].
     pub(crate) fn new(
         args: &HandlingArgs,
+        filter: EventFilter,
         status: Status,
         stopper: Arc<Stopper>,
         no_color: bool,
     ) -> Result<Self, Failure> {
-        let filter = EventFilter::new(&args.events)?;
         let sink = Sink::start(args.output.as_deref()).map_err(|(path, err)| {
             Failure::other(format!(
                 "cannot open {} for appending ({err}); check the path and its permissions",
@@ -85,6 +115,7 @@ impl EventHandling {
         })?;
         Ok(Self {
             filter,
+            quiet: args.quiet,
             json: args.json,
             record_file: args.output.is_some(),
             stdout_palette: Palette::detect(Stream::Stdout, no_color),
@@ -107,11 +138,42 @@ impl EventHandling {
         self.exec.is_some()
     }
 
-    /// Events handled, at most `--max-events`.
-    pub(crate) fn handled(&self) -> u64 {
-        self.taken
-            .load(Ordering::SeqCst)
-            .min(self.max_events.unwrap_or(u64::MAX))
+    /// Where every one of `received` events went, for the end-of-run summary: handled and
+    /// refused after `--max-events` (counted here), then `others` (what the connection or the
+    /// endpoint counted: filtered, duplicates, rejected, ...), then the rest, which did not
+    /// finish before the stop. `answer` is how the platform hears an outcome: "acked" over the
+    /// long connection, "answered" over HTTP.
+    pub(crate) fn accounting(&self, received: u64, others: &[(u64, &str)], answer: &str) -> String {
+        let taken = self.taken.load(Ordering::SeqCst);
+        let handled = taken.min(self.max_events.unwrap_or(u64::MAX));
+        let refused = taken - handled;
+        let accounted = others
+            .iter()
+            .fold(taken, |sum, (n, _)| sum.saturating_add(*n));
+        let unfinished = received.saturating_sub(accounted);
+        let mut parts = vec![format!("{handled} handled")];
+        if refused > 0 {
+            parts.push(format!(
+                "{refused} refused after --max-events ({answer} 500: the platform redelivers them)"
+            ));
+        }
+        parts.extend(
+            others
+                .iter()
+                .filter(|(n, _)| *n > 0)
+                .map(|(n, what)| format!("{n} {what}")),
+        );
+        if unfinished > 0 {
+            parts.push(format!(
+                "{unfinished} not finished before the stop (not {answer}: the platform redelivers \
+                 them)"
+            ));
+        }
+        format!(
+            "{} received: {}",
+            plural(received, "event"),
+            parts.join(", ")
+        )
     }
 
     /// Ends the run: kills `--exec` commands still running, returns the error the run must
@@ -144,7 +206,9 @@ impl EventHandling {
         }
         let line = EventRecord::new(&event).to_line();
         let mut output = Output {
-            stdout: if self.json {
+            stdout: if self.quiet {
+                Vec::new()
+            } else if self.json {
                 line.clone().into_bytes()
             } else {
                 readable(&event, self.stdout_palette, "  ").into_bytes()
@@ -172,8 +236,10 @@ impl EventHandling {
             }
         );
         if self.max_events == Some(n) {
-            self.status
-                .info(&format!("handled {n} events (--max-events): stopping"));
+            self.status.info(&format!(
+                "handled {} (--max-events): stopping",
+                plural(n, "event")
+            ));
             self.stopper.stop();
         }
         verdict

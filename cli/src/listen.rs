@@ -2,38 +2,36 @@
 
 use std::io::Write;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use open_event_core::Event;
 use open_event_core::config::{Config, DEFAULT_ENDPOINT};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::ListenArgs;
+use crate::args::{ConnectionArgs, ListenArgs};
 use crate::credentials::{self, Prompt};
-use crate::failure::Failure;
-use crate::handling::{EventHandling, HandlingArgs};
+use crate::environment;
+use crate::failure::{Failure, cause_hint};
+use crate::handling::{self, EventHandling};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::stopper::{Stopper, install_signals};
-use crate::style::{Palette, Stream};
+use crate::style::{Palette, Stream, plural};
 
 pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
-    let handling_args = HandlingArgs {
-        events: args.events.clone(),
-        json: args.json,
-        exec: args.exec.clone(),
-        exec_timeout: args.exec_timeout,
-        output: args.output.clone(),
-        max_events: args.max_events,
-    };
+    let filter = handling::check_filter(&args.handling, &status)?;
+    let mut connection = args.connection.clone();
+    environment::apply(&mut connection)?;
+    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     let handling = EventHandling::new(
-        &handling_args,
+        &args.handling,
+        filter,
         status.clone(),
         Arc::clone(&stopper),
         no_color,
     )?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
@@ -44,26 +42,27 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
              and forge events. Use it only against a local test server; prefer --ca-file.",
         );
     }
-    let listener = Arc::new(Listener {
-        handling,
-        endpoint: endpoint_text(args),
-    });
-    status.info(&format!(
-        "connecting to {} as {} ({} runtime){}",
-        listener.endpoint,
+    let endpoint = endpoint_text(&connection);
+    let connecting = format!(
+        "connecting to {endpoint} as {} ({} runtime){}",
         credentials.app_id(),
         args.runtime.name(),
-        if listener.handling.filter.is_active() {
-            format!(", events {}", args.events.join(","))
+        if handling.filter.is_active() {
+            format!(", events {}", args.handling.events.join(","))
         } else {
             String::new()
         }
-    ));
-    let mut connection = args.connection.clone();
-    if !listener.handling.has_exec() && connection.max_in_flight.is_none() {
+    );
+    if !handling.has_exec() && connection.max_in_flight.is_none() {
         // Printing is all there is to do: one at a time keeps the output in arrival order.
         connection.max_in_flight = Some(1);
     }
+    let listener = Arc::new(Listener {
+        handling,
+        connecting,
+        endpoint,
+        hinted: AtomicBool::new(false),
+    });
     let spec = ClientSpec {
         credentials,
         connection,
@@ -76,13 +75,15 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     ended?;
     match finished.result {
         Ok(()) => Ok(()),
-        Err(reason) => Err(Failure::stopped(&reason)),
+        Err(reason) => Err(Failure::stopped_after(
+            &reason,
+            listener.hinted.load(Ordering::SeqCst),
+        )),
     }
 }
 
 /// The endpoint as it will be dialled, for status lines.
-fn endpoint_text(args: &ListenArgs) -> String {
-    let c = &args.connection;
+fn endpoint_text(c: &ConnectionArgs) -> String {
     let mut builder = Config::builder("status", "status");
     if let Some(url) = &c.endpoint {
         builder = builder.endpoint(url.clone());
@@ -130,62 +131,84 @@ impl Status {
     }
 }
 
-/// The application of `listen`, shared by every runtime.
+/// The application of `listen`, shared by every runtime: the per-event handling plus what
+/// only a connection has (its status lines, the connect hint).
 struct Listener {
     handling: EventHandling,
+    /// The status line printed once the client is built.
+    connecting: String,
     endpoint: String,
+    /// The hint for a failed connect (e.g. HTTP 404: the path) was printed.
+    hinted: AtomicBool,
 }
 
 impl Listener {
+    /// Where every received event went, then the acks and the connection's story.
     fn summary(&self, stats: &Stats) -> String {
         let mut text = format!(
-            "{} events received, {} handled",
-            stats.events_received,
-            self.handling.handled()
+            "{}; acked {} x 200, {} x 500",
+            self.handling.accounting(
+                stats.events_received,
+                &[
+                    (stats.unhandled, "filtered out by --events (acked 200)"),
+                    (stats.duplicates, "duplicates suppressed"),
+                    (stats.rejected_total(), "invalid frames rejected"),
+                ],
+                "acked",
+            ),
+            stats.acked_ok,
+            stats.acked_error
         );
-        if stats.unhandled > 0 {
-            text.push_str(&format!(", {} filtered out", stats.unhandled));
+        if stats.late_outcomes > 0 {
+            text.push_str(&format!(
+                ", {} finished after their connection closed (not acked)",
+                stats.late_outcomes
+            ));
         }
-        text.push_str(&format!(
-            "; acked {} x 200, {} x 500",
-            stats.acked_ok, stats.acked_error
-        ));
-        for (n, what) in [
-            (stats.duplicates, "duplicates suppressed"),
-            (stats.rejected_total(), "frames rejected"),
-            (stats.late_outcomes, "late outcomes"),
-            (stats.reconnects, "reconnects"),
-            (stats.goaways, "goaways"),
-        ] {
-            if n > 0 {
-                text.push_str(&format!(", {n} {what}"));
-            }
+        let attempts = stats.reconnects + 1;
+        if stats.connects == 0 {
+            text.push_str(&format!(
+                "; never connected ({})",
+                plural(attempts, "attempt")
+            ));
+        } else if stats.reconnects > 0 {
+            text.push_str(&format!(
+                "; {}, {}",
+                plural(stats.connects, "connection"),
+                plural(stats.reconnects, "reconnect attempt")
+            ));
+        }
+        if stats.goaways > 0 {
+            text.push_str(&format!(", {}", plural(stats.goaways, "goaway")));
         }
         text
     }
 
     fn on_notice(&self, notice: &Notice) {
+        let status = &self.handling.status;
         match notice {
             Notice::Connected { reconnect: false } => {
-                self.handling
-                    .status
-                    .info(&format!("connected to {}", self.endpoint));
+                status.info(&format!("connected to {}", self.endpoint));
             }
-            Notice::Stopped(reason) if reason.is_requested() => {
-                self.handling.status.info("stopped")
-            }
+            Notice::Stopped(reason) if reason.is_requested() => status.info("stopped"),
             // The reason is printed once, as the error the program exits with.
             Notice::Stopped(_) => {}
             // Our own stop closes the connection: nothing to warn about.
             Notice::Disconnected(_) if self.handling.stopper.is_requested() => {}
             Notice::Disconnected(DisconnectCause::GoAway(_)) => {
-                self.handling.status.info(&notice.to_string());
+                status.info(&notice.to_string());
+            }
+            Notice::Disconnected(cause)
+                if cause_hint(cause).is_some() && !self.hinted.swap(true, Ordering::SeqCst) =>
+            {
+                let hint = cause_hint(cause).unwrap_or_default();
+                status.warn(&format!("{notice}\n  ({hint})"));
             }
             Notice::Disconnected(_)
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
-            | Notice::LateOutcome { .. } => self.handling.status.warn(&notice.to_string()),
-            _ => self.handling.status.info(&notice.to_string()),
+            | Notice::LateOutcome { .. } => status.warn(&notice.to_string()),
+            _ => status.info(&notice.to_string()),
         }
     }
 }
@@ -197,5 +220,9 @@ impl App for Listener {
 
     fn notice(&self, notice: &Notice) {
         self.on_notice(notice);
+    }
+
+    fn built(&self) {
+        self.handling.status.info(&self.connecting);
     }
 }

@@ -5,12 +5,15 @@
 //! event frame. Everything runtime-specific is in [`runtime`]; the rest is shared.
 #![forbid(unsafe_code)]
 
+mod address;
 mod args;
+mod count;
 mod credentials;
 mod decode;
 mod demo;
 mod duration;
 mod emulate;
+mod environment;
 mod exec;
 mod failure;
 mod filter;
@@ -20,6 +23,7 @@ mod logging;
 mod narrator;
 mod push;
 mod record;
+mod reference;
 mod runtime;
 mod samples;
 mod sink;
@@ -60,6 +64,8 @@ fn main() -> ExitCode {
         Command::Emulate(args) => emulate::run(args, cli.no_color),
         Command::Webhook(args) => webhook::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
+        Command::Completions(args) => reference::completions(args.shell),
+        Command::Man => reference::man(),
         Command::Version => {
             version();
             Ok(())

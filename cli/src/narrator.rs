@@ -4,7 +4,7 @@
 use std::io::{self, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::stopper::Stopper;
 use crate::style::Palette;
@@ -41,7 +41,8 @@ pub(crate) struct Narrator {
     palette: Palette,
     start: Instant,
     actors: bool,
-    lock: Mutex<()>,
+    /// Held while a line is written; holds the time shown on the last line.
+    lock: Mutex<Duration>,
     closed: AtomicBool,
     stopper: Arc<Stopper>,
 }
@@ -56,7 +57,7 @@ impl Narrator {
             palette,
             start: Instant::now(),
             actors,
-            lock: Mutex::new(()),
+            lock: Mutex::new(Duration::ZERO),
             closed: AtomicBool::new(false),
             stopper,
         }
@@ -71,7 +72,9 @@ impl Narrator {
         self.closed.load(Ordering::SeqCst)
     }
 
-    /// One event line at `at`, with `more` lines (already formatted) below it.
+    /// One event line at `at`, with `more` lines (already formatted) below it. The times shown
+    /// never go backwards: a line about something seen late (the server's side is read from
+    /// its report every few milliseconds) shows the time of the line printed before it.
     pub(crate) fn line_at(
         &self,
         at: Instant,
@@ -81,8 +84,13 @@ impl Narrator {
         text: &str,
         more: &[String],
     ) {
+        if self.is_closed() {
+            return;
+        }
         let p = self.palette;
-        let secs = at.saturating_duration_since(self.start).as_secs_f64();
+        let mut shown = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        *shown = (*shown).max(at.saturating_duration_since(self.start));
+        let secs = shown.as_secs_f64();
         let mut out = format!("{}  ", p.dim(&format!("{secs:>7.3}s")));
         if self.actors {
             let name = match actor {
@@ -110,7 +118,7 @@ impl Narrator {
             out.push_str(line);
             out.push('\n');
         }
-        self.write(&out);
+        self.write_locked(&out);
     }
 
     /// One line, timed now.
@@ -138,6 +146,11 @@ impl Narrator {
             return;
         }
         let _guard = self.lock.lock().unwrap_or_else(PoisonError::into_inner);
+        self.write_locked(text);
+    }
+
+    /// Writes `text`; the caller holds `lock`.
+    fn write_locked(&self, text: &str) {
         let mut out = io::stdout().lock();
         if out
             .write_all(text.as_bytes())

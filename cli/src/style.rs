@@ -1,4 +1,4 @@
-//! Colour decisions, coloured pretty JSON, and timestamps.
+//! Colour decisions, coloured pretty JSON, timestamps, and counted nouns.
 
 use std::fmt::Write as _;
 use std::io::IsTerminal;
@@ -150,6 +150,15 @@ impl Palette {
 
 fn quote(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| format!("{s:?}"))
+}
+
+/// `n` and `noun`, plural unless `n` is 1: `1 event`, `2 events`, `0 events`.
+pub(crate) fn plural(n: u64, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// `secs` since the Unix epoch as RFC 3339 in UTC, e.g. `2024-01-01T00:00:00Z`.

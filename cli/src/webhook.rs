@@ -11,12 +11,12 @@ use open_event_webhook::{BuildError, Handler, Webhook, WebhookStats};
 
 use crate::args::CredentialArgs;
 use crate::credentials::{self, Prompt};
-use crate::duration;
 use crate::failure::Failure;
-use crate::handling::{EventHandling, HandlingArgs};
+use crate::handling::{self, EventHandling, HandlingArgs};
 use crate::listen::Status;
 use crate::stopper::{Stopper, install_signals};
-use crate::style::{Palette, Stream};
+use crate::style::{Palette, Stream, plural};
+use crate::{address, count, duration};
 
 /// `openevent webhook`.
 #[derive(Debug, Args)]
@@ -24,8 +24,9 @@ pub(crate) struct WebhookArgs {
     #[command(flatten)]
     pub(crate) credentials: CredentialArgs,
 
-    /// Address to listen on (port 0 picks a free port).
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080")]
+    /// Address to listen on, HOST:PORT with an IP address or a host name such as localhost
+    /// (port 0 picks a free port).
+    #[arg(long, value_name = "ADDR", value_parser = address::resolve, default_value = "127.0.0.1:8080")]
     pub(crate) listen: SocketAddr,
 
     /// The path the platform posts to; other paths get 404.
@@ -36,19 +37,19 @@ pub(crate) struct WebhookArgs {
     pub(crate) handling: HandlingArgs,
 
     /// Bodies larger than this are answered 413 (default: 1 MiB).
-    #[arg(long, value_name = "BYTES", help_heading = "Limits")]
+    #[arg(long, value_name = "BYTES", value_parser = count::at_least(0usize), allow_negative_numbers = true, help_heading = "Limits")]
     pub(crate) max_body: Option<usize>,
 
     /// Handlers running at once; past it requests are answered 503 (default: 64).
-    #[arg(long, value_name = "N", help_heading = "Limits")]
+    #[arg(long, value_name = "N", value_parser = count::at_least(0usize), allow_negative_numbers = true, help_heading = "Limits")]
     pub(crate) max_in_flight: Option<usize>,
 
     /// Close connections whose request headers take longer than this (default: 10s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Limits")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Limits")]
     pub(crate) header_timeout: Option<Duration>,
 
     /// How long a graceful stop waits for running handlers (default: 5s).
-    #[arg(long, value_name = "DURATION", value_parser = duration::parse, help_heading = "Limits")]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true, help_heading = "Limits")]
     pub(crate) drain_timeout: Option<Duration>,
 
     /// Handle a redelivered event again when its first handling failed (default: answered
@@ -62,12 +63,14 @@ Serves the webhook endpoint on --listen at --path: answers the platform's challe
 and decrypts each POSTed event, prints it (readable, or NDJSON with --json) or hands it to
 --exec, and answers 200, or 500 when the command fails (the platform delivers it again).
 Bad signatures are answered 401, undecryptable bodies 400, neither reaches the handler.
-Credentials as for `listen`.
+Credentials, and the output and handler options (--events with its typo check and --strict,
+--json, --exec, --quiet, --output, --max-events), work as for `listen`; the summary at the
+end accounts for every event received.
 
 Examples:
   openevent webhook --listen 0.0.0.0:8080 --path /events
   openevent webhook --json --events 'kso.app_chat.*' | jq .data
-  openevent webhook --exec './handle-event.sh' --max-events 10
+  openevent webhook --exec './handle-event.sh' --quiet --max-events 10
   openevent emulate --webhook http://127.0.0.1:8080/events   # push test events to it
 
 Exit codes:
@@ -77,14 +80,16 @@ Exit codes:
 
 pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
+    let filter = handling::check_filter(&args.handling, &status)?;
+    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     let handling = Arc::new(EventHandling::new(
         &args.handling,
+        filter,
         status.clone(),
         Arc::clone(&stopper),
         no_color,
     )?);
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
@@ -150,21 +155,43 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
     });
     stopper.disarm();
     let ended = handling.finish();
-    status.info(&summary(&handle.stats(), handling.handled()));
+    status.info(&summary(&handle.stats(), &handling));
     served?;
     ended
 }
 
-fn summary(stats: &WebhookStats, handled: u64) -> String {
+/// Where every received event went, then the answers and what else the endpoint saw.
+fn summary(stats: &WebhookStats, handling: &EventHandling) -> String {
     let mut text = format!(
-        "{} requests, {} events received, {} handled; answered {} x 200, {} x 500",
-        stats.requests, stats.events_received, handled, stats.answered_ok, stats.answered_error
+        "{}; answered {} x 200, {} x 500; {}",
+        handling.accounting(
+            stats.events_received,
+            &[
+                (stats.unhandled, "filtered out by --events (answered 200)"),
+                (stats.duplicates, "duplicates answered from memory"),
+                (stats.rejected_total(), "invalid bodies rejected"),
+                (
+                    stats.busy,
+                    "refused busy (503: the platform redelivers them)",
+                ),
+                (
+                    stats.shutting_down,
+                    "refused while stopping (503: the platform redelivers them)",
+                ),
+            ],
+            "answered",
+        ),
+        stats.answered_ok,
+        stats.answered_error,
+        plural(stats.requests, "request"),
     );
+    if stats.challenges > 0 {
+        text.push_str(&format!(
+            ", {} echoed",
+            plural(stats.challenges, "challenge")
+        ));
+    }
     for (n, what) in [
-        (stats.challenges, "challenges echoed"),
-        (stats.unhandled, "filtered out"),
-        (stats.duplicates, "duplicates answered from memory"),
-        (stats.busy, "refused busy (503)"),
         (stats.slow_deliveries, "past the 3 s budget"),
         (stats.body_too_large, "too large (413)"),
         (

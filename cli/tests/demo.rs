@@ -80,6 +80,21 @@ fn tour(runtime: &str) {
         finished.dump()
     );
     assert!(!out.contains('\u{1b}'), "colour despite NO_COLOR");
+    // The log's times never go backwards, though server lines are read from its report late.
+    let times: Vec<f64> = out
+        .lines()
+        .filter_map(|line| line.trim_start().split_once("s  "))
+        .filter_map(|(secs, _)| secs.parse().ok())
+        .collect();
+    assert!(times.len() > 30, "{runtime}: too few timed lines:\n{out}");
+    for pair in times.windows(2) {
+        assert!(
+            pair[0] <= pair[1],
+            "{runtime}: {} printed before {}:\n{out}",
+            pair[0],
+            pair[1]
+        );
+    }
 }
 
 #[test]

@@ -102,10 +102,77 @@ fn emulate_webhook_posts_events_to_the_webhook_command() {
     let served = wait(child, LIMIT);
     assert_eq!(served.code(), Some(0), "{}", served.dump());
     let status: String = stderr.iter().collect::<Vec<_>>().join("\n");
-    for needle in ["3 events received", "3 handled", "1 challenges echoed"] {
+    for needle in ["3 events received", "3 handled", "1 challenge echoed"] {
         assert!(status.contains(needle), "{needle:?} not in:\n{status}");
     }
     pushed.assert_stdout_has(&["challenge", "echoed in", "-> 200"]);
+}
+
+#[test]
+fn webhook_quiet_exec_prints_only_the_commands_output_and_accounts_for_the_event() {
+    let (child, url, stderr) = start_webhook(&[
+        "--quiet",
+        "--exec",
+        "echo handled $OPEN_EVENT_NONCE",
+        "--max-events",
+        "1",
+    ]);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let nonce = runtime.block_on(async {
+        let mut pusher = WebhookPusher::new(
+            &url,
+            Credentials::new(APP_ID, SECRET),
+            PushOptions::default(),
+        )
+        .unwrap();
+        pusher.challenge().await.unwrap();
+        let report = pusher.push(EventSpec::chat_message("one")).await.unwrap();
+        assert!(report.is_delivered(), "{report:?}");
+        report.nonce
+    });
+    let finished = wait(child, LIMIT);
+    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    assert_eq!(
+        finished.stdout,
+        format!("handled {nonce}\n"),
+        "{}",
+        finished.dump()
+    );
+    let status: String = stderr.iter().collect::<Vec<_>>().join("\n");
+    for needle in [
+        "-> ack 200",
+        "handled 1 event (--max-events): stopping",
+        "1 event received: 1 handled; answered 1 x 200, 0 x 500",
+        "1 challenge echoed",
+    ] {
+        assert!(status.contains(needle), "{needle:?} not in:\n{status}");
+    }
+}
+
+#[test]
+fn webhook_strict_refuses_an_events_typo_before_listening() {
+    let finished = run(
+        openevent()
+            .args(["webhook", "--listen", "127.0.0.1:0"])
+            .args(["--events", "kso.app_chat", "--strict"])
+            .env("OPEN_EVENT_APP_ID", APP_ID)
+            .env("OPEN_EVENT_APP_SECRET", SECRET),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&[
+        "error: --events \"kso.app_chat\"",
+        "\"kso.app_chat.*\"",
+        "(--strict)",
+    ]);
+    assert!(
+        !finished.stderr.contains("webhook listening"),
+        "{}",
+        finished.dump()
+    );
 }
 
 #[test]

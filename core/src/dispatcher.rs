@@ -18,7 +18,7 @@
 //!
 //! # Typed handlers
 //!
-//! [`Dispatcher::on_typed`] (and the seven `on_*` shorthands for the events of PROTOCOL.md §6)
+//! [`Dispatcher::on_typed`] (and the seven `on_*` shorthands for the events of docs/protocol.md §10)
 //! register a closure that receives the event together with its payload parsed into a
 //! [`TypedEvent`] model. The runtime's handler type decides how to wrap such a closure by
 //! implementing [`FromTyped`]. When the payload does not parse, the handler fails with
@@ -47,9 +47,10 @@
 //!     .fallback(on_anything_else);
 //!
 //! let event = Event::new("kso.app_chat.message", "create", 1704067200, "b38c06ba3330d2a3", "{}");
-//! match dispatcher.route(event.event_code()) {
-//!     Route::Handler(handler) | Route::Fallback(handler) => handler(&event)?,
-//!     Route::Unhandled => println!("nobody wants {}", event.event_code()),
+//! let route: Route<'_, Handler> = dispatcher.route(event.event_code());
+//! match route.handler() {
+//!     Some(handler) => handler(&event)?,
+//!     None => println!("nobody wants {}", event.event_code()),
 //! }
 //! assert!(dispatcher.has_handler("kso.app_chat.message.create"));
 //! assert!(dispatcher.handles("kso.user.status.update")); // through the fallback
@@ -285,7 +286,9 @@ impl<H> fmt::Debug for Dispatcher<H> {
 
 /// Where [`Dispatcher::route`] sends an event.
 ///
-/// Deliberately exhaustive: every runtime matches all three cases.
+/// Runtimes outside this crate take [`Route::handler`] rather than matching, so a new kind of
+/// route does not break them.
+#[non_exhaustive]
 pub enum Route<'a, H> {
     /// The handler registered for the event's code.
     Handler(&'a H),
@@ -402,9 +405,139 @@ pub fn typed_payload_error(event: &Event, err: &serde_json::Error) -> String {
     )
 }
 
+/// What a route's code or pattern most likely means, judged against the event codes this SDK
+/// knows ([`model::TYPED_EVENT_CODES`]). A route that matches none of them is legal (the platform
+/// has events without a typed model here), but a code that is *almost* a known one is usually a
+/// mistake that loses events silently: they are acked 200 as unhandled.
+///
+/// ```
+/// use open_event_core::dispatcher::{check_pattern, PatternCheck};
+///
+/// assert_eq!(check_pattern("kso.app_chat.*"), PatternCheck::Known);
+/// assert_eq!(check_pattern("kso.calendar.event.create"), PatternCheck::Unknown);
+/// // A topic without its operation matches nothing: the codes are `topic.operation`.
+/// let PatternCheck::Typo { suggestion, .. } = check_pattern("kso.app_chat") else { panic!() };
+/// assert_eq!(suggestion, "kso.app_chat.*");
+/// let PatternCheck::Typo { suggestion, .. } = check_pattern("kso.app_caht.create") else { panic!() };
+/// assert_eq!(suggestion, "kso.app_chat.create");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PatternCheck {
+    /// It matches at least one known event code.
+    Known,
+    /// It matches no known code and resembles none: probably an event without a typed model.
+    Unknown,
+    /// It matches no known code but looks like a mistake for `suggestion`.
+    Typo {
+        /// The code or pattern that was probably meant.
+        suggestion: String,
+        /// Why it looks like a mistake, in a few words.
+        why: &'static str,
+    },
+}
+
+/// Checks a code or `*` pattern as given to [`Dispatcher::on`]; see [`PatternCheck`].
+pub fn check_pattern(pattern: &str) -> PatternCheck {
+    let known = model::TYPED_EVENT_CODES;
+    if known.iter().any(|code| glob_match(pattern, code)) {
+        return PatternCheck::Known;
+    }
+    // `kso.app_chat` or `kso.app_chat.`: a topic (or code prefix) without the operation.
+    let stem = pattern.trim_end_matches(['.', '*']);
+    if !stem.is_empty()
+        && known
+            .iter()
+            .any(|code| code.strip_prefix(stem).is_some_and(|r| r.starts_with('.')))
+    {
+        return PatternCheck::Typo {
+            suggestion: format!("{stem}.*"),
+            why: "it is a topic without an operation; event codes are topic.operation",
+        };
+    }
+    // A misspelt code, or a pattern whose literal start is a misspelt topic.
+    let candidates = known.iter().flat_map(|code| {
+        // The code itself and every prefix of it that ends before a dot.
+        let prefixes = code
+            .match_indices('.')
+            .map(|(at, _)| &code[..at])
+            .filter(|prefix| prefix.contains('.'));
+        std::iter::once(*code).chain(prefixes)
+    });
+    let (literal, tail) = match pattern.find('*') {
+        Some(at) => pattern.split_at(at),
+        None => (pattern, ""),
+    };
+    let literal_stem = literal.trim_end_matches('.');
+    let separator = &literal[literal_stem.len()..];
+    let best = candidates
+        .filter(|candidate| tail.is_empty() == known.contains(candidate))
+        .map(|candidate| (edit_distance(literal_stem, candidate), candidate))
+        .filter(|(distance, candidate)| {
+            *distance > 0 && *distance <= (candidate.len() / 6).clamp(2, 3)
+        })
+        .min_by_key(|(distance, candidate)| (*distance, candidate.len()));
+    match best {
+        Some((_, candidate)) => {
+            let suggestion = format!("{candidate}{separator}{tail}");
+            if known.iter().any(|code| glob_match(&suggestion, code)) {
+                PatternCheck::Typo {
+                    suggestion,
+                    why: "it is a few letters away from a known event code",
+                }
+            } else {
+                PatternCheck::Unknown
+            }
+        }
+        None => PatternCheck::Unknown,
+    }
+}
+
+impl<H> Dispatcher<H> {
+    /// The registered codes and patterns that look like mistakes ([`PatternCheck::Typo`]), with
+    /// what was probably meant, sorted by code. Runtimes and tools warn about them at startup.
+    ///
+    /// ```
+    /// use open_event_core::dispatcher::Dispatcher;
+    ///
+    /// let mut d: Dispatcher<()> = Dispatcher::new();
+    /// d.on("kso.app_chat", ()).on("kso.xz.app.group_chat.delete", ());
+    /// assert_eq!(d.suspect_routes(), [("kso.app_chat", "kso.app_chat.*".to_owned())]);
+    /// ```
+    pub fn suspect_routes(&self) -> Vec<(&str, String)> {
+        self.event_codes()
+            .into_iter()
+            .filter_map(|code| match check_pattern(code) {
+                PatternCheck::Typo { suggestion, .. } => Some((code, suggestion)),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
+/// Levenshtein distance between two short ASCII-ish strings (by `char`).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let above = row[j + 1];
+            row[j + 1] = if ca == *cb {
+                diagonal
+            } else {
+                1 + diagonal.min(above).min(row[j])
+            };
+            diagonal = above;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
-    use super::glob_match;
+    use super::{PatternCheck, check_pattern, edit_distance, glob_match};
 
     #[test]
     fn glob_patterns() {
@@ -430,5 +563,68 @@ mod tests {
         ] {
             assert_eq!(glob_match(pattern, text), expected, "{pattern} vs {text}");
         }
+    }
+
+    fn typo(pattern: &str) -> Option<String> {
+        match check_pattern(pattern) {
+            PatternCheck::Typo { suggestion, .. } => Some(suggestion),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn patterns_that_match_known_codes_are_fine() {
+        for pattern in [
+            "kso.app_chat.*",
+            "kso.app_chat.create",
+            "*.delete",
+            "*",
+            "kso.xz.app.group_chat.member.*",
+        ] {
+            assert_eq!(check_pattern(pattern), PatternCheck::Known, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn a_topic_without_its_operation_suggests_the_glob() {
+        assert_eq!(typo("kso.app_chat").as_deref(), Some("kso.app_chat.*"));
+        assert_eq!(typo("kso.app_chat.").as_deref(), Some("kso.app_chat.*"));
+        assert_eq!(
+            typo("kso.xz.app.group_chat.member").as_deref(),
+            Some("kso.xz.app.group_chat.member.*")
+        );
+    }
+
+    #[test]
+    fn near_misses_suggest_the_known_code() {
+        assert_eq!(
+            typo("kso.app_chat.mesage.create").as_deref(),
+            Some("kso.app_chat.message.create")
+        );
+        assert_eq!(typo("kso.app_caht.*").as_deref(), Some("kso.app_chat.*"));
+        assert_eq!(
+            typo("kso.xz.app.groupchat.delete").as_deref(),
+            Some("kso.xz.app.group_chat.delete")
+        );
+    }
+
+    #[test]
+    fn unrelated_codes_are_unknown_not_typos() {
+        for pattern in [
+            "kso.calendar.event.create",
+            "kso.user.status.update",
+            "x",
+            "kso.*.nothing",
+        ] {
+            assert_eq!(check_pattern(pattern), PatternCheck::Unknown, "{pattern}");
+        }
+    }
+
+    #[test]
+    fn edit_distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("same", "same"), 0);
+        assert_eq!(edit_distance("caht", "chat"), 2);
     }
 }

@@ -1,4 +1,4 @@
-//! Webhook mode without IO: the platform POSTs each event to the app (PROTOCOL.md §7).
+//! Webhook mode without IO: the platform POSTs each event to the app (docs/protocol.md §11).
 //!
 //! An [`Endpoint`] takes a request's method, content type and body and decides everything:
 //!
@@ -474,7 +474,8 @@ impl Endpoint {
         &self.stats
     }
 
-    /// Nonces in the dedup memory.
+    /// Nonces in the dedup memory (with the `testing` feature).
+    #[cfg(any(test, feature = "testing"))]
     pub fn dedup_len(&self) -> usize {
         self.memory.len()
     }

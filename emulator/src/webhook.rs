@@ -1,4 +1,4 @@
-//! The platform's webhook side (PROTOCOL.md §7): POST the address check, then signed and
+//! The platform's webhook side (docs/protocol.md §11): POST the address check, then signed and
 //! encrypted events, to an app's HTTP endpoint, retrying what is not answered 200 in time.
 //!
 //! - [`WebhookPusher::challenge`] posts `{"challenge":"…"}` and fails loudly when the answer is

@@ -1,5 +1,5 @@
 //! Receive WPS open platform events in webhook mode: the platform POSTs each event to your
-//! HTTP endpoint (PROTOCOL.md §7).
+//! HTTP endpoint (docs/protocol.md §11).
 //!
 //! The decisions (challenge echo, verification, decryption, dedup, the concurrency bound, what
 //! each outcome answers) are made by the sans-IO [`open_event_core::webhook::Endpoint`], the

@@ -16,6 +16,7 @@ pub(super) fn run(
 ) -> Result<Finished, Failure> {
     let credentials = &spec.credentials;
     let notices = Arc::clone(&app);
+    let ready = Arc::clone(&app);
     let client = configure!(
         Client::builder(credentials.app_id(), credentials.app_secret().clone()),
         &spec.connection
@@ -26,5 +27,6 @@ pub(super) fn run(
     .on_notice(move |notice| notices.notice(notice))
     .build()
     .map_err(build_failure)?;
+    ready.built();
     Ok(run_armed(client.handle(), stopper, || client.run()))
 }

@@ -15,6 +15,7 @@ pub(super) fn run(
 ) -> Result<Finished, Failure> {
     let credentials = &spec.credentials;
     let notices = Arc::clone(&app);
+    let ready = Arc::clone(&app);
     let client = configure!(
         Client::builder(credentials.app_id(), credentials.app_secret().clone()),
         &spec.connection
@@ -26,6 +27,7 @@ pub(super) fn run(
     .on_notice(move |notice| notices.notice(notice))
     .build()
     .map_err(build_failure)?;
+    ready.built();
     let runtime = ::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("openevent-tokio")

@@ -1,5 +1,5 @@
 //! The connection's dedup memory, opened to the rest of the crate (the webhook endpoint shares
-//! it: PROTOCOL.md §7, one verify/decrypt/dedup path for both modes).
+//! it: docs/protocol.md §11, one verify/decrypt/dedup path for both modes).
 
 use std::time::{Duration, Instant};
 
@@ -59,6 +59,7 @@ impl NonceMemory {
     }
 
     /// Nonces remembered.
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn len(&self) -> usize {
         self.0.len()
     }
