@@ -113,6 +113,15 @@ impl EventHandling {
                 path.display()
             ))
         })?;
+        let exec = args
+            .exec
+            .as_deref()
+            .map(|command| Exec::new(command, args.exec_timeout));
+        if let Some(exec) = &exec {
+            // A forced quit (the second Ctrl+C) must not leave commands running.
+            let exec = exec.clone();
+            stopper.on_force(move || exec.kill_now());
+        }
         Ok(Self {
             filter,
             quiet: args.quiet,
@@ -121,10 +130,7 @@ impl EventHandling {
             stdout_palette: Palette::detect(Stream::Stdout, no_color),
             status,
             sink,
-            exec: args
-                .exec
-                .as_deref()
-                .map(|command| Exec::new(command, args.exec_timeout)),
+            exec,
             max_events: args.max_events,
             stopper,
             taken: AtomicU64::new(0),

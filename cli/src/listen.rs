@@ -13,6 +13,7 @@ use crate::args::{ConnectionArgs, ListenArgs};
 use crate::credentials::{self, Prompt};
 use crate::environment;
 use crate::failure::{Failure, cause_hint};
+use crate::flag_hints;
 use crate::handling::{self, EventHandling};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::stopper::{Stopper, install_signals};
@@ -207,7 +208,10 @@ impl Listener {
             Notice::Disconnected(_)
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
-            | Notice::LateOutcome { .. } => status.warn(&notice.to_string()),
+            | Notice::LateOutcome { .. }
+            | Notice::DedupFull { .. } => {
+                status.warn(&flag_hints::as_flags(&notice.to_string()));
+            }
             _ => status.info(&notice.to_string()),
         }
     }

@@ -121,7 +121,10 @@ macro_rules! __config_settings {
             /// How many nonces are remembered at most.
             dedup_capacity: usize = 10_000,
             setter {
-                /// How many nonces are remembered. Default 10 000; allowed 1 ..= 10 000 000.
+                /// How many nonces are remembered (about 200 bytes each). Default 10 000; allowed
+                /// 1 ..= 10 000 000. When full, new nonces are delivered but not remembered until
+                /// old ones leave the window
+                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull)).
             }
             check count(|_| 1..=10_000_000);
             /// Whether a failed nonce is forgotten so its redelivery is handled again.

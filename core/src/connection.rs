@@ -51,7 +51,8 @@
 //!   (`pong_timeout`, any frame counts as life) each declare the transport dead.
 //! - Events: classify → verify → decrypt → dedup → deliver (at most `max_in_flight` out, then up
 //!   to `read_backlog` queued, then [`Action::PauseReading`]). Invalid frames are counted by
-//!   reason, reported and never acked.
+//!   reason, reported and never acked; so is an event whose plaintext is not JSON
+//!   ([`Event::check_json`](crate::Event::check_json)).
 //! - Acks are bound to the transport that carried the event; a later outcome sends nothing.
 //! - GoAway: docs/protocol.md §3; the close that follows is expected.
 //! - [`Connection::close`] drains in-flight deliveries (up to `drain_timeout`), sends their
@@ -514,7 +515,11 @@ impl Connection {
                     // Draining: not taken, not acked; the server redelivers it.
                     return;
                 }
-                match self.cipher.open(&frame) {
+                match self
+                    .cipher
+                    .open(&frame)
+                    .and_then(|e| e.check_json().map(|()| e))
+                {
                     Ok(event) => self.on_event(now, event),
                     Err(err) => self.reject(err),
                 }
@@ -523,7 +528,11 @@ impl Connection {
     }
 
     fn on_event(&mut self, now: Instant, event: Event) {
-        match self.dedup.observe(now, &event.nonce, self.transport) {
+        let seen = self.dedup.observe(now, &event.nonce, self.transport);
+        if let Some(notice) = self.dedup.take_notice() {
+            self.notify(notice);
+        }
+        match seen {
             Seen::New => {}
             Seen::Pending => {
                 self.stats.duplicates += 1;

@@ -1,6 +1,8 @@
 //! The event delivered to handlers.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
+
+use crate::codec::FrameError;
 
 /// One verified and decrypted event (docs/protocol.md §2).
 ///
@@ -60,6 +62,30 @@ impl Event {
     /// `topic + "." + operation`, the key handlers are registered under.
     pub fn event_code(&self) -> &str {
         &self.event_code
+    }
+
+    /// Checks that `data` is what the protocol promises: JSON text, or empty (an event without
+    /// a payload). [`Connection`](crate::connection::Connection) rejects any other event, so
+    /// handlers only ever see JSON; a webhook endpoint applies the same rule.
+    ///
+    /// # Errors
+    /// [`FrameError::PlaintextNotJson`] with the parser's description.
+    ///
+    /// ```
+    /// use open_event_core::Event;
+    ///
+    /// let event = |data| Event::new("kso.app_chat", "create", 0, "0123456789abcdef", data);
+    /// assert!(event(r#"{"chat_id":"c"}"#).check_json().is_ok());
+    /// assert!(event("").check_json().is_ok());
+    /// assert!(event("hello").check_json().is_err());
+    /// ```
+    pub fn check_json(&self) -> Result<(), FrameError> {
+        if self.data.is_empty() {
+            return Ok(());
+        }
+        serde_json::from_str::<IgnoredAny>(&self.data)
+            .map(|_| ())
+            .map_err(|err| FrameError::PlaintextNotJson(err.to_string()))
     }
 
     /// Parses `data` as JSON into `T`.

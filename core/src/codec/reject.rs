@@ -70,6 +70,13 @@ pub enum FrameError {
         "decrypted data is not UTF-8 text: the sender encrypted something else than JSON text; check the app secret"
     )]
     NotUtf8,
+    /// The decrypted data is UTF-8 but not JSON (nor empty): the protocol's plaintext is JSON
+    /// text, so the event is rejected (not delivered, not acked) instead of being acked 200
+    /// for a payload no handler can read.
+    #[error(
+        "decrypted data is not JSON ({0}): the sender encrypted something else than the event's JSON text"
+    )]
+    PlaintextNotJson(String),
     /// A GoAway arrived where an event was expected (e.g. a webhook body).
     #[error("expected an event frame but got a goaway frame")]
     NotAnEvent,
@@ -94,6 +101,7 @@ impl FrameError {
             Self::NonceTooShort(_) => RejectKind::NonceTooShort,
             Self::Padding(_) => RejectKind::Padding,
             Self::NotUtf8 => RejectKind::NotUtf8,
+            Self::PlaintextNotJson(_) => RejectKind::PlaintextNotJson,
         }
     }
 }
@@ -130,11 +138,13 @@ pub enum RejectKind {
     Padding,
     /// The plaintext is not UTF-8.
     NotUtf8,
+    /// The plaintext is UTF-8 but not JSON.
+    PlaintextNotJson,
 }
 
 impl RejectKind {
     /// Every kind, in [`RejectKind::index`] order.
-    pub const ALL: [Self; 9] = [
+    pub const ALL: [Self; 10] = [
         Self::Binary,
         Self::Malformed,
         Self::SignatureEncoding,
@@ -144,6 +154,7 @@ impl RejectKind {
         Self::NonceTooShort,
         Self::Padding,
         Self::NotUtf8,
+        Self::PlaintextNotJson,
     ];
 
     /// How many kinds there are.
@@ -166,6 +177,7 @@ impl RejectKind {
             Self::NonceTooShort => "nonce_too_short",
             Self::Padding => "padding",
             Self::NotUtf8 => "not_utf8",
+            Self::PlaintextNotJson => "plaintext_not_json",
         }
     }
 }
@@ -185,12 +197,17 @@ mod tests {
         for (i, kind) in RejectKind::ALL.iter().enumerate() {
             assert_eq!(kind.index(), i);
         }
-        assert_eq!(RejectKind::COUNT, 9);
+        assert_eq!(RejectKind::COUNT, 10);
         assert_eq!(FrameError::NotAnEvent.kind(), RejectKind::Malformed);
         assert_eq!(
             FrameError::Padding(String::new()).kind(),
             RejectKind::Padding
         );
         assert_eq!(RejectKind::NotUtf8.as_str(), "not_utf8");
+        assert_eq!(
+            FrameError::PlaintextNotJson(String::new()).kind(),
+            RejectKind::PlaintextNotJson
+        );
+        assert_eq!(RejectKind::PlaintextNotJson.as_str(), "plaintext_not_json");
     }
 }

@@ -223,6 +223,18 @@ pub enum Notice {
         /// The event's nonce.
         nonce: String,
     },
+    /// The duplicate-suppression memory is full: new nonces are delivered but not remembered
+    /// (a redelivery of them reaches the handler again) until old ones leave the window.
+    /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
+    /// times `dedup_window` (each nonce costs about 200 bytes).
+    DedupFull {
+        /// The configured `dedup_capacity`.
+        capacity: usize,
+        /// The configured `dedup_window`.
+        window: Duration,
+        /// New nonces not remembered since the last such notice, this one's included.
+        unremembered: u64,
+    },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
 }
@@ -351,6 +363,17 @@ impl fmt::Display for Notice {
                 f,
                 "outcome of {nonce} arrived after its connection closed; not acked, the server \
                  will redeliver it"
+            ),
+            Self::DedupFull {
+                capacity,
+                window,
+                unremembered,
+            } => write!(
+                f,
+                "dedup memory full ({capacity} nonces within {} s): {unremembered} new event(s) \
+                 not remembered, their redeliveries will run the handler again; raise \
+                 dedup_capacity (about 200 bytes per nonce) to the peak rate times the window",
+                window.as_secs()
             ),
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
