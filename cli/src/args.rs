@@ -61,6 +61,9 @@ pub(crate) enum Command {
     /// Run an emulator of the platform's event server for testing your own app.
     #[command(after_long_help = EMULATE_HELP)]
     Emulate(Box<EmulateArgs>),
+    /// Serve the webhook endpoint and print (or run a command for) every event posted to it.
+    #[command(after_long_help = crate::webhook::WEBHOOK_HELP)]
+    Webhook(Box<crate::webhook::WebhookArgs>),
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
@@ -365,42 +368,10 @@ pub(crate) struct ListenArgs {
     #[command(flatten)]
     pub(crate) credentials: CredentialArgs,
 
-    /// Only these event codes; `*` matches any run of characters (repeatable or
-    /// comma-separated, e.g. 'kso.app_chat.*'). Other events are acked 200 as unhandled.
-    #[arg(long, value_name = "PATTERN", value_delimiter = ',')]
-    pub(crate) events: Vec<String>,
-
-    /// Make a suspicious --events pattern an error (exit 3) instead of a warning: one that
-    /// matches no event code openevent knows and looks like a typo of one (e.g. `kso.app_chat`
-    /// for `kso.app_chat.*`).
-    #[arg(long)]
-    pub(crate) strict: bool,
-
-    /// Print one JSON object per event on stdout (NDJSON); status lines stay on stderr.
-    #[arg(long)]
-    pub(crate) json: bool,
-
-    /// Run CMD through `sh -c` for each event, with its JSON on stdin; exit 0 acks 200,
-    /// anything else acks 500 with the command's stderr.
-    #[arg(long, value_name = "CMD")]
-    pub(crate) exec: Option<String>,
-
-    /// Kill an --exec command after this long and ack its event with 500 (1ms ..= 1h).
-    #[arg(long, value_name = "DURATION", value_parser = duration::between(ms(1), ms(3_600_000)), allow_hyphen_values = true, default_value = "30s")]
-    pub(crate) exec_timeout: Duration,
-
-    /// Do not print the events themselves: with --exec only the command's output (and the ack
-    /// lines on stderr) remain; --output still records every event.
-    #[arg(short, long)]
-    pub(crate) quiet: bool,
-
-    /// Also append every event as one JSON line to FILE.
-    #[arg(long, value_name = "FILE")]
-    pub(crate) output: Option<PathBuf>,
-
-    /// Stop gracefully (exit 0) after N events were handled.
-    #[arg(long, value_name = "N", value_parser = count::at_least(1u64), allow_negative_numbers = true)]
-    pub(crate) max_events: Option<u64>,
+    /// `--events`, `--strict`, `--json`, `--exec`, `--exec-timeout`, `--quiet`, `--output`,
+    /// `--max-events`: shared with `webhook`.
+    #[command(flatten)]
+    pub(crate) handling: crate::handling::HandlingArgs,
 
     /// The runtime that drives the client.
     #[arg(long, value_enum, default_value = "tokio")]
@@ -420,6 +391,10 @@ pub(crate) struct DemoArgs {
     /// Keep pushing events after the tour until this much time has passed since the start.
     #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true)]
     pub(crate) duration: Option<Duration>,
+
+    /// Show webhook mode instead: a webhook server and the platform posting to it.
+    #[arg(long, conflicts_with_all = ["runtime", "duration"])]
+    pub(crate) webhook: bool,
 }
 
 /// `openevent emulate`.
@@ -501,6 +476,11 @@ pub(crate) struct EmulateArgs {
     /// Stop after this long (default: run until Ctrl+C).
     #[arg(long, value_name = "DURATION", value_parser = duration::parse, allow_hyphen_values = true)]
     pub(crate) duration: Option<Duration>,
+
+    /// Play the platform's webhook side instead: post the challenge, then signed events
+    /// (--file or samples at --rate), to this URL, retrying what is not answered 200.
+    #[arg(long, value_name = "URL")]
+    pub(crate) webhook: Option<String>,
 }
 
 /// `openevent decode`.
@@ -553,7 +533,7 @@ mod tests {
         let Command::Listen(args) = cli.command else {
             panic!("not listen")
         };
-        assert_eq!(args.events.len(), 2);
+        assert_eq!(args.handling.events.len(), 2);
         assert_eq!(
             args.connection.pong_timeout,
             Some(Duration::from_millis(500))

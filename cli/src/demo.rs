@@ -48,6 +48,9 @@ const EXTRA_EVERY: Duration = Duration::from_millis(800);
 const TOUR_LIMIT: Duration = Duration::from_secs(40);
 
 pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
+    if args.webhook {
+        return crate::webhook_demo::run(no_color);
+    }
     let stopper = Stopper::new();
     let palette = Palette::detect(Stream::Stdout, no_color);
     let narrator = Arc::new(Narrator::new(palette, Arc::clone(&stopper), true));

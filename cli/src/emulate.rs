@@ -27,6 +27,9 @@ use crate::watch::{self, ReportWatcher};
 const TICK: Duration = Duration::from_millis(20);
 
 pub(crate) fn run(args: &EmulateArgs, no_color: bool) -> Result<(), Failure> {
+    if let Some(url) = &args.webhook {
+        return crate::push::run(args, url, no_color);
+    }
     let file_events = match &args.file {
         Some(path) => Some(load_events(path)?),
         None => None,
@@ -298,7 +301,7 @@ impl Scenario {
 /// Reads a JSONL file of events: `{"topic","operation","data"}` per line, `data` any JSON
 /// value or a string holding the data text, optional integer `time`. Blank lines and lines
 /// starting with `#` are skipped.
-fn load_events(path: &Path) -> Result<Vec<EventSpec>, Failure> {
+pub(crate) fn load_events(path: &Path) -> Result<Vec<EventSpec>, Failure> {
     let text = std::fs::read_to_string(path).map_err(|err| {
         Failure::other(format!(
             "cannot read {} ({err}); check the path given with --file",
@@ -353,7 +356,7 @@ fn load_events(path: &Path) -> Result<Vec<EventSpec>, Failure> {
     Ok(events)
 }
 
-fn seed() -> u64 {
+pub(crate) fn seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
 }

@@ -19,10 +19,12 @@ mod exec;
 mod failure;
 mod filter;
 mod flag_hints;
+mod handling;
 mod listen;
 mod logging;
 mod messages;
 mod narrator;
+mod push;
 mod record;
 mod reference;
 mod runtime;
@@ -31,6 +33,8 @@ mod sink;
 mod stopper;
 mod style;
 mod watch;
+mod webhook;
+mod webhook_demo;
 
 use std::process::ExitCode;
 
@@ -61,6 +65,7 @@ fn main() -> ExitCode {
         Command::Listen(args) => listen::run(args, cli.no_color),
         Command::Demo(args) => demo::run(args, cli.no_color),
         Command::Emulate(args) => emulate::run(args, cli.no_color),
+        Command::Webhook(args) => webhook::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
         Command::Completions(args) => reference::completions(args.shell),
         Command::Man => reference::man(),

@@ -63,16 +63,19 @@
 //! [`Connection`] orchestrates; the bookkeeping lives in sub-machines, one file each, each with
 //! its own unit tests: `deliveries` (in-flight deliveries, their budgets, the backlog and the
 //! read pause), `sends` (unconfirmed writes and the write deadline), `lifecycle` ([`State`] and
-//! the decisions after a failed or lost transport), `dedup` (the nonce memory) and `timer` (the
-//! deadline table). `input` and `action` are the vocabulary adapters speak.
+//! the decisions after a failed or lost transport), `dedup` (the nonce memory, which
+//! `nonce_memory` opens to the webhook endpoint) and `timer` (the deadline table). `input` and
+//! `action` are the vocabulary adapters speak.
 
 mod action;
-// `Dedup::len` only serves `Connection::dedup_len`, a `testing` item.
+// `Dedup::len` only serves `Connection::dedup_len` and `webhook::Endpoint::dedup_len`, `testing`
+// items.
 #[cfg_attr(not(feature = "testing"), allow(dead_code))]
 mod dedup;
 mod deliveries;
 mod input;
 mod lifecycle;
+pub(crate) mod nonce_memory;
 mod sends;
 mod timer;
 

@@ -18,6 +18,7 @@
 //! | [`backoff`] | the reconnect policy |
 //! | [`dispatcher`], [`handler`], [`model`] | routing, handler types, typed events |
 //! | [`stats`] | counters |
+//! | [`webhook`] | webhook mode: the same verify/dedup path answering HTTP POSTs |
 //!
 //! # Example: open one event frame (the webhook path)
 //!
@@ -39,7 +40,7 @@
 //! # Features
 //!
 //! - `testing`: introspection the workspace's simulations use (e.g.
-//!   `Connection::dedup_len`). Not part of the stable API.
+//!   `Connection::dedup_len`, `webhook::Endpoint::dedup_len`). Not part of the stable API.
 #![forbid(unsafe_code)]
 // Every public enum either may grow (`#[non_exhaustive]`) or says why it must not.
 #![warn(clippy::exhaustive_enums)]
@@ -58,6 +59,7 @@ pub mod handler;
 pub mod kso1;
 pub mod model;
 pub mod stats;
+pub mod webhook;
 
 pub use credentials::{AppSecret, Credentials};
 pub use event::Event;

@@ -7,6 +7,7 @@
 //! | [`server`] | a sans-IO [`server::Server`]: validates KSO-1 handshakes, pings and matches pongs, pushes signed and encrypted events, records acks, redelivers what was not acked with 200, sends GoAways, and misbehaves on purpose (drops, silence, malformed frames, rejected handshakes), alone or from a [`server::Script`] |
 //! | [`api`] | the platform's REST API (token, message create, reply): a sans-IO [`api::ApiServer`] that validates KSO-1, tokens and bodies, records messages and plays scripted faults, and its hyper loopback listener |
 //! | [`runner`] | a tokio loopback runner: the same server behind a real WebSocket listener (`ws://` or `wss://`), for integration tests, demos, benchmarks, and for testing your own app |
+//! | [`webhook`] | the platform's webhook side: posts the challenge, then signed events to an HTTP endpoint, retrying what is not answered 200 in time |
 //!
 //! The same `Server` drives the deterministic in-memory simulations of the client (no IO, a
 //! virtual clock) and the real loopback tests, so both see one behaviour.
@@ -60,6 +61,7 @@
 pub mod api;
 pub mod runner;
 pub mod server;
+pub mod webhook;
 
 pub use runner::{Emulator, EmulatorError, EmulatorHandle, EmulatorOptions, WaitTimeout};
 pub use server::{
