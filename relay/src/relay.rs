@@ -3,7 +3,6 @@
 
 use std::fmt;
 use std::future::Future;
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -112,14 +111,13 @@ impl Relay {
 
     async fn run_alone(&self) -> Result<(), RelayError> {
         let mut stop = self.shared.stop.subscribe();
-        let (client, handle) = self.start_client(None)?;
+        let mut client = self.start_client(None)?;
         self.shared.set_role(Role::Leader);
-        let mut client = client;
         tokio::select! {
-            ended = &mut client => return flatten(ended),
-            _ = stop.wait_for(|stop| *stop) => handle.stop(),
+            ended = &mut client.task => return flatten(ended),
+            _ = stop.wait_for(|stop| *stop) => client.handle.stop(),
         }
-        flatten(client.await)
+        flatten((&mut client.task).await)
     }
 
     async fn run_with_lease(&self, lease: Arc<dyn Lease>) -> Result<(), RelayError> {
@@ -127,7 +125,7 @@ impl Relay {
         let mut stop_seen = false;
         let mut machine = Leadership::new(Instant::now(), lease.ttl());
         let mut op: Option<BoxFuture<'static, LeaseAnswer>> = None;
-        let mut client: Option<(JoinHandle<Result<(), StopReason>>, ClientHandle)> = None;
+        let mut client: Option<ClientTask> = None;
         let mut failure: Option<RelayError> = None;
         loop {
             while let Some(step) = machine.poll_step() {
@@ -159,7 +157,7 @@ impl Relay {
                         );
                         self.shared.token.store(token, Ordering::Relaxed);
                         match self.start_client(Some(machine.drain_allowance())) {
-                            Ok((task, handle)) => client = Some((task, handle)),
+                            Ok(task) => client = Some(task),
                             Err(err) => {
                                 failure = Some(err);
                                 machine.connection_ended(Instant::now(), ConnectionEnd::Failed);
@@ -171,8 +169,8 @@ impl Relay {
                             target: "open_event_relay",
                             "stepping down: draining and closing the platform connection"
                         );
-                        if let Some((_, handle)) = &client {
-                            handle.stop();
+                        if let Some(client) = &client {
+                            client.handle.stop();
                         }
                     }
                     Step::Abort => {
@@ -181,8 +179,8 @@ impl Relay {
                             "the graceful stop took too long: dropping the platform connection \
                              before the lease can expire"
                         );
-                        if let Some((task, _)) = &client {
-                            task.abort();
+                        if let Some(client) = &client {
+                            client.task.abort();
                         }
                     }
                     Step::Release { token } => {
@@ -248,10 +246,7 @@ impl Relay {
     }
 
     /// Builds a client whose handler stores every (matching) event, and spawns its run.
-    fn start_client(
-        &self,
-        drain: Option<Duration>,
-    ) -> Result<(JoinHandle<Result<(), StopReason>>, ClientHandle), RelayError> {
+    fn start_client(&self, drain: Option<Duration>) -> Result<ClientTask, RelayError> {
         let store = StoreHandler {
             sink: Arc::clone(&self.sink),
             timeout: self.store_timeout,
@@ -275,7 +270,23 @@ impl Relay {
         };
         let client = builder.build().map_err(RelayError::Build)?;
         let handle = client.handle();
-        Ok((tokio::spawn(client.run()), handle))
+        Ok(ClientTask {
+            task: tokio::spawn(client.run()),
+            handle,
+        })
+    }
+}
+
+/// The running client: dropping it (the relay's future was dropped, e.g. its task aborted)
+/// drops the platform connection too.
+struct ClientTask {
+    task: JoinHandle<Result<(), StopReason>>,
+    handle: ClientHandle,
+}
+
+impl Drop for ClientTask {
+    fn drop(&mut self) {
+        self.task.abort();
     }
 }
 
@@ -315,11 +326,9 @@ async fn poll_op(op: &mut Option<BoxFuture<'static, LeaseAnswer>>) -> LeaseAnswe
     }
 }
 
-async fn poll_client(
-    client: &mut Option<(JoinHandle<Result<(), StopReason>>, ClientHandle)>,
-) -> Result<(), RelayError> {
+async fn poll_client(client: &mut Option<ClientTask>) -> Result<(), RelayError> {
     match client {
-        Some((task, _)) => flatten(Pin::new(task).await),
+        Some(client) => flatten((&mut client.task).await),
         None => std::future::pending().await,
     }
 }
