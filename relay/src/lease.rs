@@ -36,3 +36,26 @@ pub struct LeaseError {
     pub(crate) at: String,
     pub(crate) reason: String,
 }
+
+/// A lease chosen at run time (e.g. from a URL) is still a lease.
+impl Lease for Box<dyn Lease> {
+    fn acquire(&self) -> BoxFuture<'_, Result<Option<u64>, LeaseError>> {
+        (**self).acquire()
+    }
+
+    fn renew(&self, token: u64) -> BoxFuture<'_, Result<bool, LeaseError>> {
+        (**self).renew(token)
+    }
+
+    fn release(&self, token: u64) -> BoxFuture<'_, Result<(), LeaseError>> {
+        (**self).release(token)
+    }
+
+    fn ttl(&self) -> Duration {
+        (**self).ttl()
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

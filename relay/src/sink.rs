@@ -51,6 +51,17 @@ pub trait Sink: Send + Sync + 'static {
     fn describe(&self) -> String;
 }
 
+/// A sink chosen at run time (e.g. from a URL) is still a sink.
+impl Sink for Box<dyn Sink> {
+    fn store(&self, event: Event) -> BoxFuture<'static, Result<Stored, SinkError>> {
+        (**self).store(event)
+    }
+
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
 /// Why an event was not stored.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
