@@ -16,6 +16,7 @@
 //! | [`Lease`] | one holder at a time, with a fencing token: [`RedisLease`], [`KvLease`] |
 //! | [`leadership`] | the lease's decisions as a pure state machine |
 //! | [`Relay`] | the tokio client whose handler stores, with or without a lease |
+//! | [`Tail`] | reads back what was stored |
 //!
 //! ```no_run
 //! use open_event_relay::{BrokerAddress, RedisSink, RedisSinkOptions, Relay};
@@ -43,6 +44,7 @@ mod redis_lease;
 mod relay;
 mod sink;
 mod streams;
+mod tail;
 
 pub use crate::address::{AddressError, Broker, BrokerAddress};
 pub use crate::jetstream::{JetStreamOptions, JetStreamSink};
@@ -53,3 +55,4 @@ pub use crate::redis_lease::RedisLease;
 pub use crate::relay::{Relay, RelayBuilder, RelayError, RelayHandle, RelayStatus};
 pub use crate::sink::{Sink, SinkError, Stored};
 pub use crate::streams::{RedisSink, RedisSinkOptions};
+pub use crate::tail::{StoredEvent, Tail};

@@ -218,3 +218,44 @@ async fn watching_a_stream_sees_what_the_sink_stored() {
     }
     assert_eq!(nonces, ["t0", "t1", "t2"]);
 }
+
+async fn tail_reads_back(sink: &dyn Sink, address: &BrokerAddress) {
+    for i in 0..3 {
+        sink.store(event(&format!("r{i}"))).await.unwrap();
+    }
+    let mut tail = open_event_relay::Tail::open(address, None).await.unwrap();
+    let mut read = Vec::new();
+    for _ in 0..3 {
+        read.push(tail.next().await.unwrap());
+    }
+    let nonces: Vec<_> = read.iter().map(|e| e.nonce.as_str()).collect();
+    assert_eq!(nonces, ["r0", "r1", "r2"]);
+    assert_eq!(read[0].code, "kso.app_chat.message.create");
+    assert_eq!(
+        (read[0].time, read[0].data.as_str()),
+        (1_704_067_201, r#"{"text":"hi"}"#)
+    );
+    // Then it follows the stream as it grows.
+    sink.store(event("r3")).await.unwrap();
+    assert_eq!(tail.next().await.unwrap().nonce, "r3");
+}
+
+#[tokio::test]
+async fn tail_reads_a_redis_stream_from_the_start_and_follows_it() {
+    let server = RedisServer::start();
+    let address = BrokerAddress::parse(&server.url("events")).unwrap();
+    let sink = RedisSink::connect(&address, RedisSinkOptions::default())
+        .await
+        .unwrap();
+    tail_reads_back(&sink, &address).await;
+}
+
+#[tokio::test]
+async fn tail_reads_a_jetstream_stream_from_the_start_and_follows_it() {
+    let server = NatsServer::start();
+    let address = BrokerAddress::parse(&server.url("events")).unwrap();
+    let sink = JetStreamSink::connect(&address, JetStreamOptions::default())
+        .await
+        .unwrap();
+    tail_reads_back(&sink, &address).await;
+}
