@@ -59,6 +59,10 @@ pub(crate) enum Command {
     /// Verify and decrypt one event frame (or webhook body) and print the event.
     #[command(after_long_help = DECODE_HELP)]
     Decode(DecodeArgs),
+    /// Store every event in Redis Streams or NATS JetStream (ack after the broker confirmed),
+    /// with standby instances behind a leader lease; `relay tail` prints a stream.
+    #[command(after_long_help = crate::relay::RELAY_HELP)]
+    Relay(Box<crate::relay::RelayArgs>),
     /// Print the version, the protocol and the available runtimes.
     Version,
 }

@@ -18,6 +18,7 @@ mod listen;
 mod logging;
 mod narrator;
 mod record;
+mod relay;
 mod runtime;
 mod samples;
 mod sink;
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args, cli.no_color),
         Command::Emulate(args) => emulate::run(args, cli.no_color),
         Command::Decode(args) => decode::run(args, cli.no_color),
+        Command::Relay(args) => relay::run(args, cli.no_color),
         Command::Version => {
             version();
             Ok(())

@@ -183,4 +183,4 @@ macro_rules! configure {
         b
     }};
 }
-use configure;
+pub(crate) use configure;
