@@ -175,8 +175,12 @@ async fn failover(address: &BrokerAddress) {
         .unwrap();
     a_task.abort(); // the leader dies: no drain, no release
     let killed = Instant::now();
-    let acked_before = emulator.with_report(|r| r.ack_counts.accepted);
-    emulator.wait_for_connections(2, ttl * 3).await.unwrap();
+    let (acked_before, connections_before) =
+        emulator.with_report(|r| (r.ack_counts.accepted, r.accepted()));
+    emulator
+        .wait_for_connections(connections_before + 1, ttl * 3)
+        .await
+        .unwrap();
     let connected = Instant::now();
     emulator
         .wait_for_acks(acked_before + 1, Duration::from_secs(30))
@@ -185,11 +189,12 @@ async fn failover(address: &BrokerAddress) {
     let resumed = Instant::now();
     println!(
         "{address}: lease ttl {:?}: after the leader's death the standby connected in {:.2} s, \
-         events resumed in {:.2} s; overlapping connections: {}",
+         events resumed in {:.2} s; overlapping connections: {} (of {})",
         ttl,
         (connected - killed).as_secs_f64(),
         (resumed - killed).as_secs_f64(),
-        emulator.with_report(|r| r.overlapping_connections().len())
+        emulator.with_report(|r| r.overlapping_connections().len()),
+        emulator.with_report(|r| r.accepted()),
     );
     b_handle.stop();
     b_task.await.unwrap().unwrap();
