@@ -73,6 +73,10 @@ pub(crate) enum Command {
     /// Reply to a chat message event (the JSON of `listen --exec`, on stdin).
     #[command(after_long_help = crate::messages::REPLY_HELP)]
     Reply(Box<crate::messages::ReplyArgs>),
+    /// Store every event in Redis Streams or NATS JetStream (ack after the broker confirmed),
+    /// with standby instances behind a leader lease; `relay tail` prints a stream.
+    #[command(after_long_help = crate::relay::RELAY_HELP)]
+    Relay(Box<crate::relay::RelayArgs>),
     /// Print the version, the protocol and the available runtimes.
     Version,
     /// Print a shell completion script (e.g. `openevent completions bash > ~/.local/share/bash-completion/completions/openevent`).

@@ -27,6 +27,7 @@ mod narrator;
 mod push;
 mod record;
 mod reference;
+mod relay;
 mod runtime;
 mod samples;
 mod sink;
@@ -71,6 +72,7 @@ fn main() -> ExitCode {
         Command::Man => reference::man(),
         Command::Send(args) => messages::send(args),
         Command::Reply(args) => messages::reply(args),
+        Command::Relay(args) => relay::run(args, cli.no_color),
         Command::Version => {
             version();
             Ok(())

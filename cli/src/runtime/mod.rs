@@ -186,4 +186,4 @@ macro_rules! configure {
         b
     }};
 }
-use configure;
+pub(crate) use configure;

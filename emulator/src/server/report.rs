@@ -92,6 +92,25 @@ impl Report {
             .collect()
     }
 
+    /// Pairs of accepted connections that were open at the same moment, earlier one first: a
+    /// connection counts as open from its accepted handshake until its transport ended (still
+    /// open: until now). A replaced connection overlaps its successor until it closes, so this
+    /// is empty exactly when the app never held two connections at once.
+    pub fn overlapping_connections(&self) -> Vec<(ConnId, ConnId)> {
+        let mut pairs = Vec::new();
+        for (i, earlier) in self.connections.iter().enumerate() {
+            for later in &self.connections[i + 1..] {
+                if earlier
+                    .closed_at
+                    .is_none_or(|closed| closed > later.opened_at)
+                {
+                    pairs.push((earlier.id, later.id));
+                }
+            }
+        }
+        pairs
+    }
+
     /// The nonces acked with 200 that completed an event, in order (needs recorded acks).
     pub fn acked_nonces(&self) -> Vec<&str> {
         self.acks
@@ -350,4 +369,48 @@ pub struct ScriptRecord {
     pub step: String,
     /// `None` when it ran; why it was skipped otherwise.
     pub skipped: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn connection(id: u64, opened_at: Instant, closed_at: Option<Instant>) -> ConnectionRecord {
+        ConnectionRecord {
+            id: ConnId(id),
+            ack_mode: true,
+            opened_at,
+            closed_at,
+            end: None,
+            pings: Vec::new(),
+            unmatched_pongs: 0,
+            client_pings: 0,
+            events_sent: 0,
+            acks: 0,
+            goaway: None,
+            malformed: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn overlapping_connections_are_pairs_open_at_the_same_moment() {
+        let t = Instant::now();
+        let s = Duration::from_secs;
+        let mut report = Report {
+            connections: vec![
+                connection(1, t, Some(t + s(1))),
+                connection(2, t + s(1), Some(t + s(3))), // starts as 1 ends: no overlap
+                connection(3, t + s(2), Some(t + s(4))), // opens while 2 is open
+                connection(4, t + s(5), None),           // still open
+                connection(5, t + s(6), None),           // opens while 4 is open
+            ],
+            ..Report::default()
+        };
+        assert_eq!(
+            report.overlapping_connections(),
+            [(ConnId(2), ConnId(3)), (ConnId(4), ConnId(5))]
+        );
+        report.connections.truncate(2);
+        assert!(report.overlapping_connections().is_empty());
+    }
 }
