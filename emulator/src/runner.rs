@@ -285,6 +285,40 @@ impl EmulatorHandle {
             .with_server(|server, now| server.goaway(now, reason, reconnect_ms))
     }
 
+    /// Stops reading the active connection for `duration`. See [`Server::stall_reading`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn stall_reading(&self, duration: Duration) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.stall_reading(now, duration))
+    }
+
+    /// Sends a close frame on the active connection and keeps its socket open for `hold`. See
+    /// [`Server::close_and_hold`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn close_and_hold(
+        &self,
+        code: u16,
+        reason: &str,
+        hold: Duration,
+    ) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.close_and_hold(now, code, reason, hold))
+    }
+
+    /// Drops the active connection's socket at once, without a close frame. See
+    /// [`Server::drop_connection`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn drop_connection(&self) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.drop_connection(now))
+    }
+
     /// Drops every connection's socket at once, without a close frame.
     pub fn drop_connections(&self) -> Vec<ConnId> {
         self.shared.with_server(|server, now| server.drop_all(now))
