@@ -2,7 +2,7 @@
 
 use serde::de::DeserializeOwned;
 
-/// One verified and decrypted event (PROTOCOL.md §2).
+/// One verified and decrypted event (docs/protocol.md §2).
 ///
 /// `data` holds the decrypted JSON text exactly as the platform sent it; [`Event::parse`] turns it
 /// into a typed payload (see [`crate::model`]) or any serde type of yours.
@@ -21,7 +21,7 @@ pub struct Event {
     /// The topic, e.g. `kso.app_chat.message`.
     pub topic: String,
     /// The operation, e.g. `create`. Not covered by the event signature: the channel's TLS is what
-    /// protects it (PROTOCOL.md §4).
+    /// protects it (docs/protocol.md §2).
     pub operation: String,
     /// When the platform produced the event, in seconds since the Unix epoch.
     pub time: i64,
