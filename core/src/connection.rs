@@ -121,6 +121,8 @@ pub struct Connection {
     reading_paused: bool,
     /// When a graceful stop's drain budget ends (the close wait fits in what is left of it).
     drain_deadline: Option<Instant>,
+    /// The server's close frame, while its TCP connection has not ended yet.
+    peer_close: Option<CloseInfo>,
     dedup: Dedup,
     stats: Stats,
     stop: Option<StopReason>,
@@ -171,6 +173,7 @@ impl Connection {
             deliveries: Deliveries::default(),
             reading_paused: false,
             drain_deadline: None,
+            peer_close: None,
             stats: Stats::default(),
             stop: None,
         };
@@ -205,6 +208,7 @@ impl Connection {
                 self.mark_alive(now);
             }
             Input::Sent(id) => self.on_sent(now, id),
+            Input::CloseReceived(info) => self.on_close_received(now, info),
             Input::Closed(info) => self.on_closed(now, info),
         }
     }
@@ -343,6 +347,7 @@ impl Connection {
         self.transport += 1;
         self.state = State::Connecting;
         self.goaway = None;
+        self.peer_close = None;
         self.deliveries.new_transport();
         if self.transport > 1 {
             self.stats.reconnects += 1;
@@ -384,6 +389,15 @@ impl Connection {
                 self.finish(reason);
             }
             None => self.lost(now, cause),
+        }
+    }
+
+    /// The server's close frame: the transport should end next; if the server keeps the TCP
+    /// connection open, the close timer drops it.
+    fn on_close_received(&mut self, now: Instant, info: &CloseInfo) {
+        if matches!(self.state, State::Open | State::Draining) {
+            self.peer_close = Some(info.clone());
+            self.timers.set(Timer::CloseWait, now + CLOSE_TIMEOUT);
         }
     }
 
@@ -507,13 +521,21 @@ impl Connection {
                     self.push(Action::Disconnect);
                     self.finish(StopReason::Requested);
                 }
-                State::Open | State::Draining => {
-                    let reason = self
-                        .goaway
-                        .as_ref()
-                        .map_or(GoAwayReason::Other(String::new()), |g| g.reason.clone());
-                    self.kill(now, DisconnectCause::GoAway(reason));
-                }
+                State::Open | State::Draining => match self.peer_close.take() {
+                    // The server's close frame came, its TCP close did not: drop it ourselves,
+                    // and report the close with the server's code.
+                    Some(info) => {
+                        let cause = lifecycle::closed_cause(self.goaway.as_ref(), &info);
+                        self.kill(now, cause);
+                    }
+                    None => {
+                        let reason = self
+                            .goaway
+                            .as_ref()
+                            .map_or(GoAwayReason::Other(String::new()), |g| g.reason.clone());
+                        self.kill(now, DisconnectCause::GoAway(reason));
+                    }
+                },
                 _ => {}
             },
         }
