@@ -89,11 +89,12 @@ pub use action::{
 };
 pub use input::{CloseInfo, Input, OpenError};
 pub use lifecycle::State;
+pub use sends::{MAX_UNCONFIRMED_BYTES, MAX_UNCONFIRMED_WRITES};
 
 use self::dedup::{AckCode, Dedup, Seen};
 use self::deliveries::{Budget, Deliveries, InFlight};
 use self::lifecycle::AfterLoss;
-use self::sends::Sends;
+use self::sends::{Carries, Sends};
 use self::timer::{Timer, TimerTable};
 use crate::Event;
 use crate::backoff::Backoff;
@@ -120,10 +121,21 @@ pub struct Connection {
     goaway: Option<GoAway>,
     sends: Sends,
     deliveries: Deliveries,
+    /// What the adapter was last told: reading paused (a full backlog or backed-up writes).
+    reading_paused: bool,
+    /// When a graceful stop's drain budget ends (the close wait fits in what is left of it).
+    drain_deadline: Option<Instant>,
+    /// The server's close frame, while its TCP connection has not ended yet.
+    peer_close: Option<CloseInfo>,
     dedup: Dedup,
     stats: Stats,
     stop: Option<StopReason>,
 }
+
+/// How long the client waits for the other side of a WebSocket close: the server's close reply
+/// after our close frame (a graceful stop; within what is left of `drain_timeout`), or the end
+/// of the TCP connection after the server's close frame. Then it drops the transport itself.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The longest reconnect delay a GoAway may ask for (`reconnect_ms` beyond it is clamped).
 pub const MAX_SERVER_DELAY: Duration = Duration::from_secs(24 * 60 * 60);
@@ -163,6 +175,9 @@ impl Connection {
             goaway: None,
             sends: Sends::default(),
             deliveries: Deliveries::default(),
+            reading_paused: false,
+            drain_deadline: None,
+            peer_close: None,
             stats: Stats::default(),
             stop: None,
         };
@@ -196,7 +211,8 @@ impl Connection {
             Input::Pong(_) => {
                 self.mark_alive(now);
             }
-            Input::Sent(id) => self.on_sent(id),
+            Input::Sent(id) => self.on_sent(now, id),
+            Input::CloseReceived(info) => self.on_close_received(now, info),
             Input::Closed(info) => self.on_closed(now, info),
         }
     }
@@ -245,6 +261,7 @@ impl Connection {
         }
         self.stop = Some(StopReason::Requested);
         self.drop_backlog();
+        self.drain_deadline = Some(now + self.config.drain_timeout());
         match self.state {
             State::Open => {
                 self.state = State::Draining;
@@ -316,9 +333,10 @@ impl Connection {
         self.deliveries.len()
     }
 
-    /// Whether the adapter was told to pause reading.
+    /// Whether the adapter was told to pause reading (the backlog is full, or writes back up
+    /// past [`MAX_UNCONFIRMED_WRITES`] / [`MAX_UNCONFIRMED_BYTES`]).
     pub fn is_reading_paused(&self) -> bool {
-        self.deliveries.is_paused()
+        self.reading_paused
     }
 
     /// Nonces currently remembered for duplicate suppression (with the `testing` feature).
@@ -333,6 +351,7 @@ impl Connection {
         self.transport += 1;
         self.state = State::Connecting;
         self.goaway = None;
+        self.peer_close = None;
         self.deliveries.new_transport();
         if self.transport > 1 {
             self.stats.reconnects += 1;
@@ -377,6 +396,15 @@ impl Connection {
         }
     }
 
+    /// The server's close frame: the transport should end next; if the server keeps the TCP
+    /// connection open, the close timer drops it.
+    fn on_close_received(&mut self, now: Instant, info: &CloseInfo) {
+        if matches!(self.state, State::Open | State::Draining) {
+            self.peer_close = Some(info.clone());
+            self.timers.set(Timer::CloseWait, now + CLOSE_TIMEOUT);
+        }
+    }
+
     fn on_closed(&mut self, now: Instant, info: &CloseInfo) {
         match self.state {
             State::Open | State::Draining => {
@@ -405,8 +433,12 @@ impl Connection {
         ] {
             self.timers.stop(timer);
         }
-        self.sends.clear();
+        self.stats.acks_unsent += self.sends.clear();
         self.drop_backlog();
+        // The dropped backlog and the dropped writes may have been what paused reading: the
+        // next transport is read from the start.
+        self.deliveries.resume(self.config.read_backlog());
+        self.sync_reading(now);
         self.deliveries.new_transport();
         self.notify(Notice::Disconnected(cause.clone()));
         let decision = lifecycle::after_loss(
@@ -440,15 +472,21 @@ impl Connection {
     fn begin_closing(&mut self, now: Instant) {
         self.timers.stop(Timer::Drain);
         self.state = State::Closing;
-        self.timers
-            .set(Timer::CloseWait, now + self.config.write_timeout());
+        // The close reply gets the short close timeout, within what is left of the drain
+        // budget (all of it when the drain used the budget up).
+        let left = self
+            .drain_deadline
+            .map(|end| end.saturating_duration_since(now))
+            .filter(|left| !left.is_zero());
+        let wait = left.map_or(CLOSE_TIMEOUT, |left| left.min(CLOSE_TIMEOUT));
+        self.timers.set(Timer::CloseWait, now + wait);
         self.push(Action::Close);
     }
 
     fn finish(&mut self, reason: StopReason) {
         self.state = State::Stopped;
         self.timers.stop_all();
-        self.sends.clear();
+        self.stats.acks_unsent += self.sends.clear();
         // Dropping the drain empties the backlog; nothing to forget, the memory stops too.
         self.deliveries.drain_backlog();
         self.stop = Some(reason.clone());
@@ -472,19 +510,36 @@ impl Connection {
             Timer::Stable => self.backoff.reset(),
             Timer::Reconnect => self.connect(now),
             Timer::SlowDelivery => self.on_budget_timer(now),
-            Timer::Drain => self.begin_closing(now),
+            Timer::Drain => {
+                let abandoned = self.deliveries.current();
+                if abandoned > 0 {
+                    self.notify(Notice::DrainExceeded {
+                        abandoned,
+                        drain_timeout: self.config.drain_timeout(),
+                    });
+                }
+                self.begin_closing(now);
+            }
             Timer::CloseWait => match self.state {
                 State::Closing => {
                     self.push(Action::Disconnect);
                     self.finish(StopReason::Requested);
                 }
-                State::Open | State::Draining => {
-                    let reason = self
-                        .goaway
-                        .as_ref()
-                        .map_or(GoAwayReason::Other(String::new()), |g| g.reason.clone());
-                    self.kill(now, DisconnectCause::GoAway(reason));
-                }
+                State::Open | State::Draining => match self.peer_close.take() {
+                    // The server's close frame came, its TCP close did not: drop it ourselves,
+                    // and report the close with the server's code.
+                    Some(info) => {
+                        let cause = lifecycle::closed_cause(self.goaway.as_ref(), &info);
+                        self.kill(now, cause);
+                    }
+                    None => {
+                        let reason = self
+                            .goaway
+                            .as_ref()
+                            .map_or(GoAwayReason::Other(String::new()), |g| g.reason.clone());
+                        self.kill(now, DisconnectCause::GoAway(reason));
+                    }
+                },
                 _ => {}
             },
         }
@@ -498,7 +553,7 @@ impl Connection {
             return false;
         }
         self.stats.last_frame_at = Some(now);
-        if !self.deliveries.is_paused() && self.state != State::Closing {
+        if !self.reading_paused && self.state != State::Closing {
             self.timers
                 .set(Timer::Liveness, now + self.config.pong_timeout());
         }
@@ -548,12 +603,11 @@ impl Connection {
                 return;
             }
         }
-        if self.deliveries.has_room(self.config.max_in_flight()) {
+        if self.deliveries.has_room(self.config.max_in_flight()) && !self.sends.is_congested() {
             self.deliver(now, event);
-        } else if self.deliveries.queue(event, self.config.read_backlog()) {
-            // Our own pause is not the server's silence.
-            self.timers.stop(Timer::Liveness);
-            self.push(Action::PauseReading);
+        } else {
+            self.deliveries.queue(event, self.config.read_backlog());
+            self.sync_reading(now);
         }
     }
 
@@ -611,15 +665,33 @@ impl Connection {
         }
     }
 
-    /// Moves queued events into free delivery slots and resumes reading when there is room.
+    /// Moves queued events into free delivery slots (unless the writes back up) and resumes
+    /// reading when there is room.
     fn refill(&mut self, now: Instant) {
         let max_in_flight = self.config.max_in_flight();
         while self.state == State::Open
+            && !self.sends.is_congested()
             && let Some(event) = self.deliveries.next_queued(max_in_flight)
         {
             self.deliver(now, event);
         }
-        if self.deliveries.resume(self.config.read_backlog()) {
+        self.deliveries.resume(self.config.read_backlog());
+        self.sync_reading(now);
+    }
+
+    /// Tells the adapter to pause or resume reading when the rule changed its answer: pause
+    /// while the backlog is full or the writes back up (one rule for every runtime).
+    fn sync_reading(&mut self, now: Instant) {
+        let pause = self.deliveries.is_paused() || self.sends.is_congested();
+        if pause == self.reading_paused {
+            return;
+        }
+        self.reading_paused = pause;
+        if pause {
+            // Our own pause is not the server's silence.
+            self.timers.stop(Timer::Liveness);
+            self.push(Action::PauseReading);
+        } else {
             if self.state.sends_acks() {
                 self.timers
                     .set(Timer::Liveness, now + self.config.pong_timeout());
@@ -655,34 +727,54 @@ impl Connection {
     }
 
     fn ack(&mut self, now: Instant, nonce: &str, ack: &AckCode) {
-        if ack.code == 200 {
-            self.stats.acked_ok += 1;
-        } else {
-            self.stats.acked_error += 1;
-        }
         let text = codec::encode_ack(nonce, ack.code, ack.msg.as_deref());
-        self.send(
+        let carries = if ack.code == 200 {
+            Carries::AckOk
+        } else {
+            Carries::AckError
+        };
+        self.send_carrying(
             now,
             Message::Ack {
                 nonce: nonce.to_owned(),
                 code: ack.code,
                 text,
             },
+            carries,
         );
     }
 
     fn send(&mut self, now: Instant, message: Message) {
-        let (id, arm) = self.sends.push(now + self.config.write_timeout());
+        self.send_carrying(now, message, Carries::Other);
+    }
+
+    fn send_carrying(&mut self, now: Instant, message: Message, carries: Carries) {
+        let bytes = match &message {
+            Message::Ack { text, .. } => text.len(),
+            Message::Pong(payload) => payload.len(),
+        };
+        let (id, arm) = self
+            .sends
+            .push(now + self.config.write_timeout(), bytes, carries);
         if let Some(deadline) = arm {
             self.timers.set(Timer::Write, deadline);
         }
         self.push(Action::Send(Transmit { id, message }));
+        self.sync_reading(now);
     }
 
-    fn on_sent(&mut self, id: SendId) {
-        match self.sends.confirm(id) {
+    fn on_sent(&mut self, now: Instant, id: SendId) {
+        let (deadline, flushed) = self.sends.confirm(id);
+        match deadline {
             Some(deadline) => self.timers.set(Timer::Write, deadline),
             None => self.timers.stop(Timer::Write),
+        }
+        // Acks count as sent once flushed, not when queued.
+        self.stats.acked_ok += flushed.ok;
+        self.stats.acked_error += flushed.error;
+        if self.state.is_up() {
+            // Writes draining may let deliveries and reading go on.
+            self.refill(now);
         }
     }
 

@@ -14,10 +14,14 @@ pub struct Stats {
     pub events_received: u64,
     /// Events handed to the application.
     pub events_delivered: u64,
-    /// Acks sent with code 200.
+    /// Acks with code 200 written and flushed to the socket (the runtime confirmed the write;
+    /// an ack only queued does not count).
     pub acked_ok: u64,
-    /// Acks sent with an error code.
+    /// Acks with an error code written and flushed to the socket.
     pub acked_error: u64,
+    /// Acks queued but never flushed: their transport died first (the server redelivers those
+    /// events).
+    pub acks_unsent: u64,
     /// Deliveries completed with [`crate::connection::Outcome::Unhandled`] (no handler, no
     /// fallback; acked 200).
     pub unhandled: u64,

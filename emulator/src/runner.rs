@@ -78,6 +78,7 @@ pub struct EmulatorOptions {
     addr: SocketAddr,
     tls: Option<Arc<rustls::ServerConfig>>,
     clock_offset: i64,
+    recv_buffer: Option<u32>,
 }
 
 impl Default for EmulatorOptions {
@@ -95,6 +96,7 @@ impl EmulatorOptions {
             addr: SocketAddr::from((Ipv4Addr::LOCALHOST, 0)),
             tls: None,
             clock_offset: 0,
+            recv_buffer: None,
         }
     }
 
@@ -117,6 +119,15 @@ impl EmulatorOptions {
         self
     }
 
+    /// Sets the receive buffer (`SO_RCVBUF`) of the listener, which accepted sockets inherit:
+    /// a small one makes the TCP receive window fill fast when the server stops reading (see
+    /// [`Server::stall_reading`]), so a client's writes back up after kilobytes, not megabytes.
+    /// Default: the system's (autotuned).
+    pub fn recv_buffer(mut self, bytes: u32) -> Self {
+        self.recv_buffer = Some(bytes);
+        self
+    }
+
     /// The server settings.
     pub fn server_config(&self) -> &ServerConfig {
         &self.server
@@ -130,6 +141,7 @@ impl fmt::Debug for EmulatorOptions {
             .field("addr", &self.addr)
             .field("tls", &self.tls.is_some())
             .field("clock_offset", &self.clock_offset)
+            .field("recv_buffer", &self.recv_buffer)
             .finish()
     }
 }
@@ -166,13 +178,12 @@ impl Emulator {
     /// # Errors
     /// [`EmulatorError::Bind`] when the address cannot be bound.
     pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorError> {
-        let listener =
-            TcpListener::bind(options.addr)
-                .await
-                .map_err(|source| EmulatorError::Bind {
-                    addr: options.addr,
-                    source,
-                })?;
+        let listener = bind(options.addr, options.recv_buffer)
+            .await
+            .map_err(|source| EmulatorError::Bind {
+                addr: options.addr,
+                source,
+            })?;
         let addr = listener
             .local_addr()
             .map_err(|source| EmulatorError::Bind {
@@ -283,6 +294,40 @@ impl EmulatorHandle {
     ) -> Result<ConnId, CommandError> {
         self.shared
             .with_server(|server, now| server.goaway(now, reason, reconnect_ms))
+    }
+
+    /// Stops reading the active connection for `duration`. See [`Server::stall_reading`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn stall_reading(&self, duration: Duration) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.stall_reading(now, duration))
+    }
+
+    /// Sends a close frame on the active connection and keeps its socket open for `hold`. See
+    /// [`Server::close_and_hold`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn close_and_hold(
+        &self,
+        code: u16,
+        reason: &str,
+        hold: Duration,
+    ) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.close_and_hold(now, code, reason, hold))
+    }
+
+    /// Drops the active connection's socket at once, without a close frame. See
+    /// [`Server::drop_connection`].
+    ///
+    /// # Errors
+    /// [`CommandError::NoConnection`] when no connection is active.
+    pub fn drop_connection(&self) -> Result<ConnId, CommandError> {
+        self.shared
+            .with_server(|server, now| server.drop_connection(now))
     }
 
     /// Drops every connection's socket at once, without a close frame.
@@ -560,6 +605,21 @@ impl State {
             }
         }
     }
+}
+
+/// Binds the listener, with a receive buffer size when one is given.
+async fn bind(addr: SocketAddr, recv_buffer: Option<u32>) -> std::io::Result<TcpListener> {
+    let Some(bytes) = recv_buffer else {
+        return TcpListener::bind(addr).await;
+    };
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_recv_buffer_size(bytes)?;
+    socket.bind(addr)?;
+    socket.listen(1024)
 }
 
 /// Runs the server's timers: one sleep until `poll_timeout`, woken early by any change.

@@ -47,6 +47,7 @@
 //! assert_eq!(server.poll_timeout(), Some(start + Duration::from_secs(30)));
 //! ```
 
+mod chaos;
 mod config;
 mod delivery;
 mod event;
@@ -66,6 +67,7 @@ use open_event_core::codec::{self, GoAway, GoAwayReason};
 use open_event_core::connection::CloseInfo;
 use open_event_core::crypto::EventCipher;
 
+pub use self::chaos::{Chaos, ChaosCounts};
 pub use self::config::ServerConfig;
 pub use self::event::{EventSpec, PushError};
 pub use self::handshake::{Handshake, HandshakeDecision};
@@ -113,6 +115,8 @@ pub struct Server {
     next_ping: u64,
     next_malformed: u64,
     script: Option<ScriptRun>,
+    /// Random drops, lost acks and read stalls, when configured.
+    chaos: Option<chaos::ChaosRun>,
     report: Report,
 }
 
@@ -180,6 +184,10 @@ struct Live {
     awaiting_pong_since: Option<Instant>,
     /// Events with a smaller sequence number have been sent (or skipped) on this connection.
     cursor: u64,
+    /// A read stall for the runner to take: stop reading until then.
+    read_stall: Option<Instant>,
+    /// Keep the socket open until then after the WebSocket close ([`Server::close_and_hold`]).
+    held_until: Option<Instant>,
 }
 
 impl Live {
@@ -227,6 +235,7 @@ impl Server {
         let mut config = config;
         config.ping_interval = config.ping_interval.max(Duration::from_millis(1));
         Self {
+            chaos: config.chaos.map(chaos::ChaosRun::new),
             cipher: EventCipher::new(&config.credentials),
             config,
             now,
@@ -328,7 +337,12 @@ impl Server {
             return;
         }
         match codec::decode_ack(text) {
-            Ok(ack) => self.on_ack(now, conn, ack),
+            Ok(ack) => {
+                if !self.chaos_loses_ack() {
+                    self.on_ack(now, conn, ack);
+                }
+                self.chaos_after_ack(now, conn);
+            }
             Err(err) => self.client_error(
                 now,
                 conn,
@@ -709,6 +723,8 @@ impl Server {
             silent_until: None,
             awaiting_pong_since: None,
             cursor: 0,
+            read_stall: None,
+            held_until: None,
         });
         self.report.connections.push(ConnectionRecord {
             id,

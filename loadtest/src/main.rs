@@ -25,6 +25,7 @@ mod client;
 mod measure;
 mod protocol;
 mod serve;
+mod soak;
 
 use std::process::ExitCode;
 
@@ -56,6 +57,13 @@ enum Internal {
     /// One phase of one runtime in this process; prints its result as one JSON line.
     #[command(hide = true)]
     Client(client::ClientArgs),
+    /// The soak: a long run through the emulator with random drops, lost acks and read
+    /// stalls, on each runtime; checks that nothing is lost or handled twice and that memory
+    /// stays flat.
+    Soak(soak::SoakArgs),
+    /// The soak's emulator child, with chaos on.
+    #[command(hide = true)]
+    SoakServe(soak::SoakServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +71,8 @@ fn main() -> ExitCode {
     let result = match &cli.internal {
         Some(Internal::Serve(args)) => serve::run(args).map(|()| true),
         Some(Internal::Client(args)) => client::run(args).map(|()| true),
+        Some(Internal::Soak(args)) => soak::run(args),
+        Some(Internal::SoakServe(args)) => soak::serve(args).map(|()| true),
         None => bench::run(&cli.bench),
     };
     match result {

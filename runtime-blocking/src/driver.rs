@@ -87,6 +87,10 @@ struct Up {
     unflushed: bool,
     /// The newest send to confirm with `Input::Sent` once everything is flushed.
     unconfirmed: Option<SendId>,
+    /// Messages tungstenite's write buffer had no room for (`WriteBufferFull`): not an error,
+    /// only "not flushed yet". Written, in order, once a flush made room; the core's write
+    /// timer alone declares the connection dead.
+    held: std::collections::VecDeque<tungstenite::Message>,
     /// Our close frame is queued or out: read even while reading is paused, to see the reply.
     closing: bool,
     /// A read may find a message: set by every socket event (and when the WebSocket opens or
@@ -279,6 +283,25 @@ impl Driver {
                 return;
             }
             match up.ws.flush() {
+                Ok(()) if !up.held.is_empty() => {
+                    // Room again: the held messages go into the buffer, then flush again.
+                    let mut wrote = false;
+                    while let Some(message) = up.held.pop_front() {
+                        match up.ws.write(message) {
+                            Ok(()) => wrote = true,
+                            Err(tungstenite::Error::WriteBufferFull(message)) if wrote => {
+                                up.held.push_front(*message);
+                                break;
+                            }
+                            Err(tungstenite::Error::Io(err)) if is_retry(&err) => {}
+                            Err(err) => {
+                                let info = up.peer.failed(&err);
+                                self.on_ended(&info);
+                                return;
+                            }
+                        }
+                    }
+                }
                 Ok(()) => {
                     up.unflushed = false;
                     if let Some(id) = up.unconfirmed.take() {
@@ -335,6 +358,7 @@ impl Driver {
                     peer: PeerClose::default(),
                     unflushed: false,
                     unconfirmed: None,
+                    held: std::collections::VecDeque::new(),
                     closing: false,
                     // tungstenite may hold messages that came with the handshake.
                     readable: true,
@@ -482,12 +506,19 @@ impl Driver {
         };
         let result = match transmit.message {
             Message::Pong(_) => Ok(()),
+            // Behind held messages: keep the order.
+            Message::Ack { text, .. } if !up.held.is_empty() => {
+                up.held.push_back(tungstenite::Message::text(text));
+                Ok(())
+            }
             Message::Ack { text, .. } => up.ws.write(tungstenite::Message::text(text)),
         };
         match result {
             // A write that met a full socket buffer is queued in tungstenite all the same.
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => {}
+            // tungstenite's write buffer is full: not flushed yet, not fatal.
+            Err(tungstenite::Error::WriteBufferFull(message)) => up.held.push_back(*message),
             Err(err) => {
                 let info = up.peer.failed(&err);
                 self.drop_link();

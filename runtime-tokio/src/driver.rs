@@ -248,6 +248,11 @@ impl Driver {
                 // stream, which `on_io` reports.
                 if let Link::Up(up) = &mut self.link {
                     up.peer.close_frame(frame.as_ref());
+                    // If the server keeps the TCP connection open, the core drops it after
+                    // its close timeout.
+                    if let Some(info) = up.peer.info().cloned() {
+                        self.conn.handle_input(now, Input::CloseReceived(&info));
+                    }
                 }
             }
             // Raw frames are never read.

@@ -260,6 +260,7 @@ macro_rules! configure {
             .connect_timeout(spec.connect_timeout)
             .stable_period(spec.stable_period)
             .drain_timeout(spec.drain_timeout)
+            .write_timeout(spec.write_timeout)
             .max_retries(spec.max_retries)
             .auto_reconnect(spec.auto_reconnect);
         if let Some((in_flight, backlog)) = spec.flow {
@@ -318,6 +319,8 @@ pub struct ClientSpec {
     pub stable_period: Duration,
     /// Graceful close drain bound (default here 5 s).
     pub drain_timeout: Duration,
+    /// Bound on a write's confirmation (default 10 s, the SDK's).
+    pub write_timeout: Duration,
     /// Retry budget (default unlimited).
     pub max_retries: Option<u32>,
     /// Auto reconnect (default on).
@@ -348,6 +351,7 @@ impl ClientSpec {
             connect_timeout: Duration::from_secs(5),
             stable_period: Duration::from_secs(30),
             drain_timeout: Duration::from_secs(5),
+            write_timeout: Duration::from_secs(10),
             max_retries: None,
             auto_reconnect: true,
             flow: None,

@@ -24,7 +24,8 @@ use open_event_core::Credentials;
 use open_event_core::codec::{GoAway, GoAwayReason, encode_goaway};
 use open_event_core::config::{Config, ConfigBuilder};
 use open_event_core::connection::{
-    Action, CloseInfo, Connection, Delivery, Input, Message, Notice, OpenError, Outcome, Transmit,
+    Action, CloseInfo, Connection, Delivery, Input, Message, Notice, OpenError, Outcome, SendId,
+    Transmit,
 };
 use open_event_core::crypto::EventCipher;
 
@@ -48,6 +49,9 @@ pub struct Sim {
     pub pending: Vec<Delivery>,
     /// Whether sends are confirmed (`Input::Sent`) as soon as they are emitted.
     pub auto_confirm: bool,
+    /// Sends emitted while `auto_confirm` was off and not confirmed yet (a stuck socket); see
+    /// [`Sim::confirm_sends`].
+    pub unconfirmed: Vec<SendId>,
     /// The server side's cipher (seals events with the simulation's credentials).
     pub cipher: EventCipher,
     next_nonce: u64,
@@ -68,6 +72,7 @@ impl Sim {
             trace: Vec::new(),
             pending: Vec::new(),
             auto_confirm: true,
+            unconfirmed: Vec::new(),
             cipher: EventCipher::new(&Credentials::new(APP_ID, APP_SECRET)),
             next_nonce: 0,
         };
@@ -282,6 +287,18 @@ impl Sim {
         self.connect_times().len()
     }
 
+    /// The first `count` unconfirmed sends were flushed: confirms them (`Input::Sent` of the
+    /// last one) and drains what that causes.
+    pub fn confirm_sends(&mut self, count: usize) {
+        let count = count.min(self.unconfirmed.len());
+        if count == 0 {
+            return;
+        }
+        let last = self.unconfirmed[count - 1];
+        self.unconfirmed.drain(..count);
+        self.input(Input::Sent(last));
+    }
+
     /// Drains the client's actions into the trace (confirming sends when `auto_confirm`, and
     /// keeping deliveries in `pending`).
     pub fn drain(&mut self) {
@@ -291,6 +308,7 @@ impl Sim {
                 Action::Send(transmit) if self.auto_confirm => {
                     self.conn.handle_input(self.now, Input::Sent(transmit.id));
                 }
+                Action::Send(transmit) => self.unconfirmed.push(transmit.id),
                 Action::Deliver(delivery) => self.pending.push(delivery.clone()),
                 _ => {}
             }

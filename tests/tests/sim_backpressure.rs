@@ -106,3 +106,42 @@ fn a_dropped_backlog_is_taken_as_new_when_redelivered() {
     }
     assert_eq!(sim.delivered(), nonces.to_vec());
 }
+
+#[test]
+fn a_lost_transport_while_paused_does_not_leave_the_next_one_unread() {
+    // The soak found it: reading paused (backlog full), the transport dropped, the backlog
+    // dropped with it; the next transport was never read, so nothing more was delivered.
+    let (mut sim, nonces) = full_sim();
+    assert!(sim.conn.is_reading_paused());
+    for nonce in &nonces[..4] {
+        sim.complete_ok(nonce);
+    }
+    // Every slot free, reading resumed by the refill; pause again with new events.
+    let more: Vec<String> = (0..6)
+        .map(|_| sim.event("kso.app_chat", "create", "{}"))
+        .collect();
+    assert!(sim.conn.is_reading_paused());
+    let mark = sim.trace.len();
+    sim.drop_transport();
+    assert!(
+        !sim.conn.is_reading_paused(),
+        "the dropped backlog no longer holds reading"
+    );
+    assert!(
+        sim.since(mark).contains(&Action::ResumeReading),
+        "the adapter is told, so it reads the next transport: {:?}",
+        sim.since(mark)
+    );
+    sim.run_until(100, |s| s.conn.state() == State::Connecting);
+    sim.open();
+    // The handlers still out (two of each batch) finish; the events that were queued are
+    // redelivered on the new transport and delivered.
+    for nonce in [&nonces[4], &nonces[5], &more[0], &more[1]] {
+        sim.complete_ok(nonce);
+    }
+    for nonce in &more[2..] {
+        sim.event_with_nonce(nonce, "kso.app_chat", "create", "{}");
+    }
+    assert_eq!(sim.delivered().len(), 6 + 6, "{:?}", sim.delivered());
+    assert!(!sim.conn.is_reading_paused());
+}

@@ -123,3 +123,28 @@ fn close_is_idempotent() {
         1
     );
 }
+
+#[test]
+fn a_server_close_frame_without_the_tcp_close_is_dropped_after_the_close_timeout() {
+    use open_event_core::connection::{CLOSE_TIMEOUT, CloseInfo, DisconnectCause};
+    let mut sim = Sim::new(|c| c.pong_timeout(Duration::from_secs(90)), 1);
+    sim.open();
+    let info = CloseInfo::clean(Some(4000), "maintenance");
+    sim.input(Input::CloseReceived(&info));
+    sim.advance(CLOSE_TIMEOUT - Duration::from_millis(1));
+    assert_eq!(
+        sim.conn.state(),
+        State::Open,
+        "the server may still end the TCP itself"
+    );
+    let mark = sim.trace.len();
+    sim.advance(Duration::from_millis(1));
+    let after = sim.since(mark);
+    assert_eq!(after[0], Action::Disconnect, "{after:?}");
+    assert_eq!(
+        after[1],
+        Action::Notify(Notice::Disconnected(DisconnectCause::Closed(info))),
+        "the report keeps the server's close code"
+    );
+    assert_eq!(sim.conn.state(), State::Waiting);
+}

@@ -75,6 +75,11 @@ impl PeerClose {
         self.frame = Some(crate::error::close_frame_info(frame));
     }
 
+    /// The peer's close frame, once it arrived (for `Input::CloseReceived`).
+    pub fn info(&self) -> Option<&CloseInfo> {
+        self.frame.as_ref()
+    }
+
     /// Whether the peer's close frame arrived.
     pub fn seen(&self) -> bool {
         self.frame.is_some()

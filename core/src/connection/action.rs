@@ -237,6 +237,14 @@ pub enum Notice {
     },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
+    /// A graceful stop's `drain_timeout` ran out with deliveries still being handled: they are
+    /// abandoned unacked (the server redelivers them to the next client).
+    DrainExceeded {
+        /// Deliveries of the connection still out when the budget ended.
+        abandoned: usize,
+        /// The budget.
+        drain_timeout: Duration,
+    },
 }
 
 /// Why a transport ended.
@@ -358,6 +366,16 @@ impl fmt::Display for Notice {
                 f,
                 "handler of {event_code} ({nonce}) has run {:.1} s, past the delivery budget",
                 elapsed.as_secs_f64()
+            ),
+            Self::DrainExceeded {
+                abandoned,
+                drain_timeout,
+            } => write!(
+                f,
+                "graceful stop: {abandoned} events were still being handled when drain_timeout \
+                 ({} ms) ran out; abandoned unacked (the server redelivers them); raise \
+                 drain_timeout if handlers need longer",
+                drain_timeout.as_millis()
             ),
             Self::LateOutcome { nonce } => write!(
                 f,

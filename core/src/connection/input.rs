@@ -21,6 +21,12 @@ pub enum Input<'a> {
     Pong(&'a [u8]),
     /// Every send up to and including this one has been written and flushed.
     Sent(super::SendId),
+    /// The peer's close frame arrived while the transport is still up (the WebSocket layer
+    /// queues the reply; the peer should end the TCP connection next). Feed `Closed` when the
+    /// transport does end; if it does not within [`CLOSE_TIMEOUT`](super::CLOSE_TIMEOUT), the
+    /// connection drops it ([`Action::Disconnect`](super::Action::Disconnect)) and reports the
+    /// close with the peer's code.
+    CloseReceived(&'a CloseInfo),
     /// The transport closed: the peer's close frame, an EOF, or a read/write error.
     Closed(&'a CloseInfo),
 }

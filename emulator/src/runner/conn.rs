@@ -156,7 +156,15 @@ where
         while let Some(message) = stream.next().await {
             match message {
                 Ok(Message::Text(text)) => {
-                    shared.with_server(|server, now| server.handle_text(now, conn, text.as_str()))
+                    let stall = shared.with_server(|server, now| {
+                        server.handle_text(now, conn, text.as_str());
+                        server.take_read_stall(conn)
+                    });
+                    if let Some(until) = stall {
+                        // Chaos or a hostile command: stop reading; the client's writes back
+                        // up in the socket until its receive window is full.
+                        tokio::time::sleep_until(tokio::time::Instant::from_std(until)).await;
+                    }
                 }
                 Ok(Message::Binary(data)) => {
                     shared.with_server(|server, now| server.handle_binary(now, conn, &data));
@@ -191,6 +199,19 @@ where
         () = kill.notified() => None,
     };
     if let Some(info) = ended {
+        // After a clean close only: an error means the client dropped the socket already.
+        let held = (!info.error)
+            .then(|| shared.with_state(|state, _| state.server.held_open_until(conn)))
+            .flatten();
+        if let Some(until) = held {
+            // A half-closing peer: the WebSocket closed, the TCP connection stays open (the
+            // socket halves live until this function returns) until the server drops it.
+            let until = tokio::time::Instant::from_std(until);
+            tokio::select! {
+                () = tokio::time::sleep_until(until) => {}
+                () = kill.notified() => return,
+            }
+        }
         shared.with_state(|state, now| {
             state.conns.remove(&conn);
             state.server.handle_closed(now, conn, &info);

@@ -58,6 +58,8 @@ pub struct ServerConfig {
     pub notify_replaced: bool,
     /// Whether every ack is kept in [`Report::acks`](super::Report::acks).
     pub record_acks: bool,
+    /// Random drops, lost acks and read stalls for soak runs; `None` (the default) is off.
+    pub chaos: Option<super::Chaos>,
     nonce_base: u64,
 }
 
@@ -75,6 +77,7 @@ impl ServerConfig {
             push_rate: None,
             notify_replaced: true,
             record_acks: true,
+            chaos: None,
             nonce_base: 0,
         }
     }
@@ -158,6 +161,12 @@ impl ServerConfig {
         self
     }
 
+    /// Misbehaves at random for soak runs (see [`Chaos`](super::Chaos)). Default off.
+    pub fn chaos(mut self, chaos: super::Chaos) -> Self {
+        self.chaos = Some(chaos);
+        self
+    }
+
     pub(crate) fn nonce_base(&self) -> u64 {
         self.nonce_base
     }
@@ -176,6 +185,7 @@ impl fmt::Debug for ServerConfig {
             .field("push_rate", &self.push_rate)
             .field("notify_replaced", &self.notify_replaced)
             .field("record_acks", &self.record_acks)
+            .field("chaos", &self.chaos)
             .finish_non_exhaustive()
     }
 }

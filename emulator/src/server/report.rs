@@ -53,6 +53,8 @@ pub struct Report {
     pub script: Vec<ScriptRecord>,
     /// Whether a script was played and all of its steps ran.
     pub script_finished: bool,
+    /// What chaos and the hostile commands did.
+    pub chaos: super::ChaosCounts,
 }
 
 impl Report {

@@ -747,3 +747,177 @@ fn sample_events_parse_into_the_typed_models() {
         Err(PushError::EmptyOperation)
     );
 }
+
+// ----- chaos ---------------------------------------------------------------------------------
+
+/// The nonces of the event frames among `actions` sent on `conn`, and whether `conn` was
+/// dropped.
+fn events_and_drop(world: &World, actions: &[ServerAction], conn: ConnId) -> (Vec<String>, bool) {
+    let cipher = world.server.cipher();
+    let mut nonces = Vec::new();
+    let mut dropped = false;
+    for action in actions {
+        match action {
+            ServerAction::Send {
+                conn: c,
+                frame: ServerFrame::Text(text),
+            } if *c == conn => {
+                if let Ok(event) = cipher.open_text(text) {
+                    nonces.push(event.nonce);
+                }
+            }
+            ServerAction::Drop { conn: c } if *c == conn => dropped = true,
+            _ => {}
+        }
+    }
+    (nonces, dropped)
+}
+
+#[test]
+fn chaos_drops_loses_acks_and_redelivers_until_everything_is_acked() {
+    let chaos = Chaos::new(5).drop_every(10).lose_acks_per_mille(300);
+    let mut world = World::new(|c| c.chaos(chaos));
+    let mut conn = world.connect(ms(0));
+    world
+        .server
+        .push_many(world.at(ms(0)), 100, &EventSpec::chat_message("x"))
+        .unwrap();
+    let mut acked_frames = 0_u64;
+    let mut connections = 1;
+    let mut t = 0;
+    while world.server.report().pending > 0 {
+        t += 1;
+        assert!(
+            connections < 1_000,
+            "no progress: {:?}",
+            world.server.report().chaos
+        );
+        let actions = world.actions();
+        let (nonces, _) = events_and_drop(&world, &actions, conn);
+        let mut dropped = false;
+        for nonce in nonces {
+            world.ack(ms(t), conn, &nonce, 200);
+            acked_frames += 1;
+            if world.server.active() != Some(conn) {
+                dropped = true;
+                break;
+            }
+        }
+        if dropped {
+            world.actions();
+            conn = world.connect(ms(t));
+            connections += 1;
+        } else if world.server.report().pending > 0 {
+            // Every ack of this connection is in, some were lost: a drop brings them back.
+            world.server.drop_connection(world.at(ms(t))).unwrap();
+            world.actions();
+            conn = world.connect(ms(t));
+            connections += 1;
+        }
+    }
+    let report = world.server.report();
+    assert!(report.chaos.drops >= 5, "{:?}", report.chaos);
+    assert!(report.chaos.acks_lost >= 10, "{:?}", report.chaos);
+    assert_eq!(report.ack_counts.accepted, 100);
+    // Every ack frame was either lost, or accepted, or a duplicate of an accepted event.
+    assert_eq!(
+        report.chaos.acks_lost + report.ack_counts.total(),
+        acked_frames,
+        "{:?}",
+        report.ack_counts
+    );
+    assert!(!report.redeliveries.is_empty());
+}
+
+#[test]
+fn chaos_is_reproducible_from_its_seed() {
+    let run = |seed| {
+        let chaos = Chaos::new(seed)
+            .lose_acks_per_mille(500)
+            .stall_reading(3, ms(50));
+        let mut world = World::new(|c| c.chaos(chaos));
+        let conn = world.connect(ms(0));
+        let nonces = world
+            .server
+            .push_many(world.at(ms(0)), 40, &EventSpec::chat_message("x"))
+            .unwrap();
+        let mut stalls = Vec::new();
+        for (i, nonce) in nonces.iter().enumerate() {
+            world.ack(ms(1), conn, nonce, 200);
+            if let Some(until) = world.server.take_read_stall(conn) {
+                assert_eq!(until, world.at(ms(51)), "a stall lasts its duration");
+                stalls.push(i);
+            }
+        }
+        assert_eq!(world.server.take_read_stall(conn), None, "taken once");
+        (
+            world.server.report().chaos,
+            world.server.pending_nonces(),
+            stalls,
+        )
+    };
+    let (counts, pending, stalls) = run(9);
+    assert_eq!(run(9), (counts, pending.clone(), stalls.clone()));
+    assert_eq!(counts.acks_lost as usize, pending.len());
+    assert!(counts.acks_lost > 5 && counts.acks_lost < 35, "{counts:?}");
+    assert_eq!(counts.read_stalls as usize, stalls.len());
+    // Countdowns uniform in [1, 4]: at least 40 / 4 stalls.
+    assert!(stalls.len() >= 10, "{stalls:?}");
+    assert_ne!(run(10).1, pending, "another seed loses other acks");
+}
+
+#[test]
+fn close_and_hold_keeps_the_socket_until_the_hold_ends() {
+    let mut world = World::new(|c| c);
+    let conn = world.connect(ms(0));
+    assert_eq!(
+        world
+            .server
+            .close_and_hold(world.at(ms(10)), 4000, "half close", ms(500)),
+        Ok(conn)
+    );
+    assert_eq!(
+        world.server.active(),
+        None,
+        "no events go to a closing connection"
+    );
+    assert_eq!(world.server.held_open_until(conn), Some(world.at(ms(510))));
+    let actions = world.run_to(ms(509));
+    assert!(
+        actions.iter().any(|(_, a)| matches!(
+            a,
+            ServerAction::Send {
+                frame: ServerFrame::Close { code: 4000, .. },
+                ..
+            }
+        )),
+        "{actions:?}"
+    );
+    assert!(
+        !actions
+            .iter()
+            .any(|(_, a)| matches!(a, ServerAction::Drop { .. }))
+    );
+    let actions = world.run_to(ms(510));
+    assert_eq!(actions, [(ms(510), ServerAction::Drop { conn })]);
+    assert_eq!(
+        world.server.report().connections[0].end,
+        Some(ConnectionEnd::Dropped)
+    );
+}
+
+#[test]
+fn stall_reading_needs_a_connection_and_is_counted() {
+    let mut world = World::new(|c| c);
+    assert_eq!(
+        world.server.stall_reading(world.at(ms(0)), ms(100)),
+        Err(CommandError::NoConnection)
+    );
+    let conn = world.connect(ms(0));
+    assert_eq!(
+        world.server.stall_reading(world.at(ms(5)), ms(100)),
+        Ok(conn)
+    );
+    assert_eq!(world.server.take_read_stall(conn), Some(world.at(ms(105))));
+    assert_eq!(world.server.report().chaos.read_stalls, 1);
+}
