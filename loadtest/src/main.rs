@@ -22,6 +22,7 @@
 mod baseline;
 mod bench;
 mod client;
+mod listen;
 mod measure;
 mod protocol;
 mod serve;
@@ -56,6 +57,9 @@ enum Internal {
     /// One phase of one runtime in this process; prints its result as one JSON line.
     #[command(hide = true)]
     Client(client::ClientArgs),
+    /// Measure the `openevent listen` binary as the client process (a burst of events into
+    /// it, stdout to a file or /dev/null), with the same checks.
+    Listen(listen::ListenArgs),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
     let result = match &cli.internal {
         Some(Internal::Serve(args)) => serve::run(args).map(|()| true),
         Some(Internal::Client(args)) => client::run(args).map(|()| true),
+        Some(Internal::Listen(args)) => listen::run(args),
         None => bench::run(&cli.bench),
     };
     match result {
