@@ -5,8 +5,9 @@ use std::process::ExitCode;
 
 use open_event_core::config::ConfigError;
 use open_event_core::connect_hint::connect_hint;
-use open_event_core::connection::{DisconnectCause, StopReason};
+use open_event_core::connection::DisconnectCause;
 use open_event_core::duration_text::friendly_durations;
+use open_event_tokio::RunError;
 
 use crate::style::plural;
 
@@ -75,27 +76,27 @@ impl Failure {
     }
 
     /// Why the client stopped for good, with the next step for each reason.
-    pub(crate) fn stopped(reason: &StopReason) -> Self {
+    pub(crate) fn stopped(reason: &RunError) -> Self {
         Self::stopped_after(reason, false)
     }
 
     /// Like [`Failure::stopped`]; `hinted` says the hint for the last cause (see
     /// [`cause_hint`]) was already printed, so it is not repeated.
-    pub(crate) fn stopped_after(reason: &StopReason, hinted: bool) -> Self {
+    pub(crate) fn stopped_after(reason: &RunError, hinted: bool) -> Self {
         let hint = |cause: &DisconnectCause, otherwise: &str| match cause_hint(cause) {
             Some(_) if hinted => String::new(),
             Some(hint) => format!("\n  ({hint})"),
             None => format!("\n  ({otherwise})"),
         };
         match reason {
-            StopReason::AuthRejected { .. } => Self::new(
+            RunError::AuthRejected { .. } => Self::new(
                 Exit::Credentials,
                 format!(
                     "{reason}\n  (credentials come from --app-id/--app-secret, \
                      OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET or APP_ID/APP_SECRET)"
                 ),
             ),
-            StopReason::RetriesExhausted { attempts, last } => Self::new(
+            RunError::RetriesExhausted { attempts, last } => Self::new(
                 Exit::Connection,
                 format!(
                     "gave up after {} (last: {last}){}",
@@ -107,16 +108,14 @@ impl Failure {
                     )
                 ),
             ),
-            StopReason::ConnectionLost(cause) => Self::new(
+            RunError::ConnectionLost(cause) => Self::new(
                 Exit::Connection,
                 format!(
                     "{reason}{}",
                     hint(cause, "leave out --no-reconnect to reconnect automatically")
                 ),
             ),
-            StopReason::ConnectionReplaced { .. } => {
-                Self::new(Exit::Connection, reason.to_string())
-            }
+            RunError::ConnectionReplaced { .. } => Self::new(Exit::Connection, reason.to_string()),
             _ => Self::new(Exit::Other, reason.to_string()),
         }
     }

@@ -7,6 +7,9 @@
 //! spawned, which is why the same code runs under `smol::block_on`, `async_std::task::block_on`
 //! or any other executor, as long as the async-io reactor (which smol and async-std both use)
 //! drives the sockets and the timer.
+//!
+//! The file follows the driver skeleton of `open_event_transport::drive` (the same names and
+//! order as the tokio and blocking drivers).
 
 use std::collections::VecDeque;
 use std::future::Future;
@@ -16,17 +19,18 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::Timer;
-use async_tungstenite::tungstenite::{self, Message as WsMessage, protocol::CloseFrame};
+use async_tungstenite::tungstenite::{self, Message as WsMessage};
 use futures_util::stream::{FusedStream, FuturesUnordered, Stream};
 use futures_util::{Sink, StreamExt};
 use open_event_core::connection::{
-    Action, CloseInfo, Connection, DeliveryToken, Input, Message, OpenError, Outcome, SendId,
+    Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
+    Outcome, SendId, Transmit,
 };
-use open_event_transport as transport;
-use tungstenite::protocol::frame::coding::CloseCode;
+use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 
-use crate::Dispatcher;
 use crate::connect::{Dialer, Ws};
+use crate::{Dispatcher, Handler};
 
 /// How many loop turns one poll may take before it yields to the executor (so a flood of
 /// frames cannot starve other tasks on the same thread).
@@ -34,24 +38,47 @@ const TURNS_PER_POLL: u32 = 64;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
+/// The transport as the driver sees it.
+enum Link {
+    /// No transport.
+    Down,
+    /// A connect attempt in progress (dropping it abandons the attempt).
+    Connecting(BoxFuture<Result<Ws, OpenError>>),
+    /// An open WebSocket.
+    Up(Box<Up>),
+}
+
+/// One open WebSocket with its write queue.
+struct Up {
+    ws: Ws,
+    /// The peer's close frame, once it arrived.
+    peer: PeerClose,
+    queue: VecDeque<Outgoing>,
+    /// The last send handed to the socket and not yet flushed.
+    unflushed: Option<SendId>,
+    /// Something was handed to the socket since the last flush.
+    dirty: bool,
+    /// Our close frame is queued or sent: read even while reading is paused, to see the reply.
+    closing: bool,
+}
+
 /// The state of one client while it runs.
 pub(crate) struct Driver {
     conn: Connection,
-    dialer: Arc<Dialer>,
-    dispatcher: Dispatcher,
-    notifier: transport::Notifier,
-    /// The stop request from the handles, and the snapshot published for them.
-    status: Arc<transport::StatusBoard>,
-    /// The connect attempt in progress, if any.
-    connecting: Option<BoxFuture<Result<Ws, OpenError>>>,
-    /// The open WebSocket, if any.
-    link: Option<Link>,
-    /// Handlers running now; each yields its delivery's token and outcome.
-    handlers: FuturesUnordered<BoxFuture<(DeliveryToken, Outcome)>>,
+    link: Link,
+    /// The id of the newest connect attempt (an older one is dropped with its future).
+    attempt: u64,
     /// The core asked us to stop reading.
     paused: bool,
     /// `ClientHandle::stop` was seen and passed on to the core.
     stop_seen: bool,
+    dialer: Arc<Dialer>,
+    dispatcher: Dispatcher,
+    notifier: Notifier,
+    /// The stop request from the handles, and the snapshot published for them.
+    status: Arc<StatusBoard>,
+    /// Handlers running now; each yields its delivery's token and outcome.
+    handlers: FuturesUnordered<BoxFuture<(DeliveryToken, Outcome)>>,
     /// The one sleep, until `poll_timeout`.
     timer: Timer,
     /// The deadline `timer` is set to (`None`: not armed, or it fired).
@@ -61,46 +88,54 @@ pub(crate) struct Driver {
 }
 
 impl Driver {
-    pub(crate) fn new(
-        conn: Connection,
-        dialer: Arc<Dialer>,
-        dispatcher: Dispatcher,
-        notifier: transport::Notifier,
-        status: Arc<transport::StatusBoard>,
-        span: tracing::Span,
-    ) -> Self {
-        let mut driver = Self {
-            conn,
-            dialer,
-            dispatcher,
-            notifier,
-            status,
-            connecting: None,
-            link: None,
-            handlers: FuturesUnordered::new(),
+    pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
+        tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
+        let span = tracing::info_span!(
+            "open_event",
+            app_id = prepared.config.credentials().app_id()
+        );
+        Self {
+            conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
+            link: Link::Down,
+            attempt: 0,
             paused: false,
             stop_seen: false,
+            dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
+            dispatcher: prepared.dispatcher,
+            notifier: prepared.notifier,
+            status: prepared.status,
+            handlers: FuturesUnordered::new(),
             timer: Timer::never(),
             armed: None,
             span,
-        };
-        // `Connection::new` already queued the first `Connect`.
-        driver.drain();
-        driver
-    }
-
-    /// Why the connection stopped, once it has.
-    pub(crate) fn into_result(self) -> Result<(), open_event_core::connection::StopReason> {
-        match self.conn.stop_reason() {
-            Some(reason) if reason.is_requested() => Ok(()),
-            Some(reason) => Err(reason.clone()),
-            // `poll` only finishes once the core is stopped, which always records a reason.
-            None => Ok(()),
         }
     }
 
+    /// Runs until the connection stops; `Ok(())` after a requested stop.
+    pub(crate) async fn run(mut self) -> Result<(), RunError> {
+        // `Connection::new` already queued the first `Connect`.
+        self.check_stop();
+        self.drain();
+        std::future::poll_fn(|cx| self.poll(cx)).await;
+        self.drop_link();
+        drive::finish(&self.conn, &self.status)
+    }
+
+    /// Turns the handle's stop request into a graceful close (once).
+    fn check_stop(&mut self) -> bool {
+        if self.stop_seen || !self.status.stop_requested() {
+            return false;
+        }
+        self.stop_seen = true;
+        self.conn.close(Instant::now());
+        self.drain();
+        true
+    }
+
+    // ----- waiting (the runtime's part) ----------------------------------------------------
+
     /// Drives everything until the core is stopped.
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+    fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         let span = self.span.clone();
         let _entered = span.enter();
         self.status.register(cx.waker());
@@ -126,109 +161,84 @@ impl Driver {
     /// One pass over every source; returns whether anything happened (then another pass is
     /// needed, as the core may have asked for new work).
     fn turn(&mut self, cx: &mut Context<'_>) -> bool {
-        let mut progress = false;
-
-        if !self.stop_seen && self.status.stop_requested() {
-            self.stop_seen = true;
-            self.conn.close(Instant::now());
-            self.drain();
-            progress = true;
-        }
-
-        if let Some(attempt) = self.connecting.as_mut()
-            && let Poll::Ready(result) = attempt.as_mut().poll(cx)
-        {
-            self.connecting = None;
-            match result {
-                Ok(ws) => {
-                    self.link = Some(Link::new(ws));
-                    self.conn.handle_input(Instant::now(), Input::Opened);
-                }
-                Err(err) => {
-                    self.conn
-                        .handle_input(Instant::now(), Input::OpenFailed(&err));
-                }
-            }
-            self.drain();
-            progress = true;
-        }
-
+        let mut progress = self.check_stop();
+        progress |= self.poll_connect(cx);
         // Outcomes first: their acks then go out in this same pass.
-        while !self.handlers.is_terminated() {
-            let Poll::Ready(Some((token, outcome))) = self.handlers.poll_next_unpin(cx) else {
-                break;
-            };
-            if let Err(err) = self.conn.complete(Instant::now(), token, outcome) {
-                tracing::debug!(%err, "outcome not taken by the connection");
-            }
-            self.drain();
-            progress = true;
-        }
-
+        progress |= self.poll_outcomes(cx);
         progress |= self.poll_write(cx);
         progress |= self.poll_read(cx);
         progress |= self.poll_timer(cx);
         progress
     }
 
-    /// Writes what is queued; reports `Sent` once flushed, `Closed` when the write fails.
-    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(link) = self.link.as_mut() else {
+    fn poll_connect(&mut self, cx: &mut Context<'_>) -> bool {
+        let Link::Connecting(attempt) = &mut self.link else {
             return false;
         };
-        match link.poll_write(cx) {
+        let Poll::Ready(result) = attempt.as_mut().poll(cx) else {
+            return false;
+        };
+        self.on_opened(result);
+        true
+    }
+
+    fn poll_outcomes(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        while !self.handlers.is_terminated() {
+            let Poll::Ready(Some((token, outcome))) = self.handlers.poll_next_unpin(cx) else {
+                break;
+            };
+            self.on_outcome(token, outcome);
+            progress = true;
+        }
+        progress
+    }
+
+    fn poll_write(&mut self, cx: &mut Context<'_>) -> bool {
+        let Link::Up(up) = &mut self.link else {
+            return false;
+        };
+        match up.poll_write(cx) {
             Poll::Pending | Poll::Ready(Ok(None)) => false,
             Poll::Ready(Ok(Some(id))) => {
-                self.conn.handle_input(Instant::now(), Input::Sent(id));
-                self.drain();
+                self.on_flushed(id);
                 true
             }
             Poll::Ready(Err(err)) => {
-                let info = link.end_info(&err);
-                self.transport_ended(&info);
+                let info = up.peer.failed(&err);
+                self.on_ended(&info);
                 true
             }
         }
     }
 
-    /// Reads one message (unless paused) and feeds it to the core.
+    /// Reads one message (unless paused).
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
-        let Some(link) = self.link.as_mut() else {
+        let Link::Up(up) = &mut self.link else {
             return false;
         };
         // After our close frame, keep reading regardless of a pause: the peer's close (or the
         // end of the stream) is what finishes the close handshake.
-        if self.paused && !link.closing {
+        if self.paused && !up.closing {
             return false;
         }
-        let Poll::Ready(read) = link.poll_read(cx) else {
-            return false;
-        };
-        let now = Instant::now();
-        match read {
-            Read::Message(WsMessage::Text(text)) => {
-                self.conn.handle_input(now, Input::Text(text.as_str()));
+        match ready_or_none(up.ws.poll_next_unpin(cx)) {
+            None => false,
+            Some(Some(Ok(message))) => {
+                self.on_read(message);
+                true
             }
-            Read::Message(WsMessage::Binary(data)) => {
-                self.conn.handle_input(now, Input::Binary(&data));
+            Some(Some(Err(err))) => {
+                let info = up.peer.failed(&err);
+                self.on_ended(&info);
+                true
             }
-            // async-tungstenite has already queued the pong for this ping; the core's
-            // `Send(Pong)` that follows only flushes it (see `Link::poll_write`).
-            Read::Message(WsMessage::Ping(payload)) => {
-                self.conn.handle_input(now, Input::Ping(&payload));
-            }
-            Read::Message(WsMessage::Pong(payload)) => {
-                self.conn.handle_input(now, Input::Pong(&payload));
-            }
-            // Close frames are kept by `Link::poll_read`; raw frames are never read.
-            Read::Message(WsMessage::Close(_) | WsMessage::Frame(_)) => {}
-            Read::End(info) => {
-                self.transport_ended(&info);
-                return true;
+            Some(None) => {
+                let info = up.peer.ended();
+                self.on_ended(&info);
+                true
             }
         }
-        self.drain();
-        true
     }
 
     /// The single sleep until the core's next deadline. The timer is re-armed only when the
@@ -254,55 +264,134 @@ impl Driver {
         true
     }
 
-    /// The transport is gone (read end, read or write error): tell the core, drop it.
-    fn transport_ended(&mut self, info: &CloseInfo) {
-        self.link = None;
+    // ----- inputs --------------------------------------------------------------------------
+
+    /// The connect attempt reported.
+    fn on_opened(&mut self, result: Result<Ws, OpenError>) {
+        self.link = Link::Down;
+        match result {
+            Ok(ws) => {
+                self.link = Link::Up(Box::new(Up::new(ws)));
+                self.conn.handle_input(Instant::now(), Input::Opened);
+            }
+            Err(err) => self
+                .conn
+                .handle_input(Instant::now(), Input::OpenFailed(&err)),
+        }
+        self.drain();
+    }
+
+    /// A message arrived.
+    fn on_read(&mut self, message: WsMessage) {
+        let now = Instant::now();
+        match message {
+            WsMessage::Text(text) => self.conn.handle_input(now, Input::Text(text.as_str())),
+            WsMessage::Binary(data) => self.conn.handle_input(now, Input::Binary(&data)),
+            // async-tungstenite has already queued the pong for this ping; the core's
+            // `Send(Pong)` that follows only flushes it (see `Up::poll_write`).
+            WsMessage::Ping(data) => self.conn.handle_input(now, Input::Ping(&data)),
+            WsMessage::Pong(data) => self.conn.handle_input(now, Input::Pong(&data)),
+            WsMessage::Close(frame) => {
+                // Keep reading: the next read sends async-tungstenite's reply and ends the
+                // stream, which `poll_read` reports.
+                if let Link::Up(up) = &mut self.link {
+                    up.peer.close_frame(frame.as_ref());
+                }
+            }
+            // Raw frames are never read.
+            WsMessage::Frame(_) => {}
+        }
+        self.drain();
+    }
+
+    /// Every send up to `id` is flushed.
+    fn on_flushed(&mut self, id: SendId) {
+        self.conn.handle_input(Instant::now(), Input::Sent(id));
+        self.drain();
+    }
+
+    /// The transport ended (the stream's end, a read or write error): drop it, tell the core.
+    fn on_ended(&mut self, info: &CloseInfo) {
+        self.drop_link();
         self.conn.handle_input(Instant::now(), Input::Closed(info));
         self.drain();
     }
 
+    /// A handler finished.
+    fn on_outcome(&mut self, token: DeliveryToken, outcome: Outcome) {
+        drive::complete(&mut self.conn, Instant::now(), token, outcome);
+        self.drain();
+    }
+
+    // ----- actions -------------------------------------------------------------------------
+
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
-            match action {
-                Action::Connect(request) => {
-                    self.link = None;
-                    let dialer = Arc::clone(&self.dialer);
-                    self.connecting = Some(Box::pin(async move { dialer.open(request).await }));
-                }
-                Action::Send(transmit) => match self.link.as_mut() {
-                    Some(link) => link.queue.push_back(match transmit.message {
-                        Message::Pong(_) => Outgoing::Pong(transmit.id),
-                        Message::Ack { text, .. } => Outgoing::Ack(transmit.id, text),
-                    }),
-                    // The core never sends without a transport; nothing to write it on.
-                    None => tracing::debug!(id = ?transmit.id, "send without a transport dropped"),
-                },
-                Action::Deliver(delivery) => {
-                    let token = delivery.token;
-                    let outcome = self.dispatcher.handle(delivery.event);
-                    self.handlers
-                        .push(Box::pin(async move { (token, outcome.await) }));
-                }
-                Action::PauseReading => self.paused = true,
-                Action::ResumeReading => self.paused = false,
-                Action::Close => match self.link.as_mut() {
-                    Some(link) => {
-                        link.closing = true;
-                        link.queue.push_back(Outgoing::Close);
-                    }
-                    // Nothing open to close: the transport is already gone.
-                    None => self
-                        .conn
-                        .handle_input(Instant::now(), Input::Closed(&CloseInfo::clean(None, ""))),
-                },
-                Action::Disconnect => {
-                    self.connecting = None;
-                    self.link = None;
-                }
-                Action::Notify(notice) => self.notifier.notify(&notice),
-            }
+            self.perform(action);
         }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Connect(request) => self.connect(request),
+            Action::Send(transmit) => self.send(transmit),
+            Action::Deliver(delivery) => {
+                let token = delivery.token;
+                let outcome = self.dispatcher.handle(delivery.event);
+                self.handlers
+                    .push(Box::pin(async move { (token, outcome.await) }));
+            }
+            Action::PauseReading => self.paused = true,
+            Action::ResumeReading => self.paused = false,
+            Action::Close => self.close(),
+            Action::Disconnect => self.drop_link(),
+            Action::Notify(notice) => self.notifier.notify(&notice),
+        }
+    }
+
+    /// Starts a connect attempt (dropping the transport first); it is polled with the rest.
+    fn connect(&mut self, request: ConnectRequest) {
+        self.drop_link();
+        self.attempt += 1;
+        tracing::debug!(attempt = self.attempt, "connect attempt");
+        let dialer = Arc::clone(&self.dialer);
+        self.link = Link::Connecting(Box::pin(async move { dialer.open(request).await }));
+    }
+
+    /// Queues one message for `poll_write`.
+    fn send(&mut self, transmit: Transmit) {
+        let Link::Up(up) = &mut self.link else {
+            // The transport is gone; the core forgot this send when it learned that.
+            return;
+        };
+        up.queue.push_back(match transmit.message {
+            Message::Pong(_) => Outgoing::Pong(transmit.id),
+            Message::Ack { text, .. } => Outgoing::Ack(transmit.id, text),
+        });
+    }
+
+    /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
+    fn close(&mut self) {
+        let Link::Up(up) = &mut self.link else {
+            drive::nothing_to_close(&mut self.conn, Instant::now());
+            return;
+        };
+        up.closing = true;
+        up.queue.push_back(Outgoing::Close);
+    }
+
+    /// Drops the transport at once: abandons a connect attempt, or closes the socket.
+    fn drop_link(&mut self) {
+        self.link = Link::Down;
+    }
+}
+
+/// `Some` of a ready poll.
+fn ready_or_none<T>(poll: Poll<T>) -> Option<T> {
+    match poll {
+        Poll::Ready(value) => Some(value),
+        Poll::Pending => None,
     }
 }
 
@@ -313,40 +402,19 @@ enum Outgoing {
     /// The pong for a ping: async-tungstenite queued it when it read the ping, so this only
     /// flushes (sending our own would make two pongs, or replace the queued one).
     Pong(SendId),
-    /// Our close frame (code 1000).
+    /// Our close frame.
     Close,
 }
 
-/// What one read produced.
-enum Read {
-    Message(WsMessage),
-    /// The stream ended; how.
-    End(CloseInfo),
-}
-
-/// One open WebSocket with its write queue.
-struct Link {
-    ws: Ws,
-    queue: VecDeque<Outgoing>,
-    /// The last send handed to the socket and not yet flushed.
-    unflushed: Option<SendId>,
-    /// Something was handed to the socket since the last flush.
-    dirty: bool,
-    /// Our close frame is queued or sent.
-    closing: bool,
-    /// The peer's close frame, once it arrived.
-    peer_close: Option<CloseInfo>,
-}
-
-impl Link {
+impl Up {
     fn new(ws: Ws) -> Self {
         Self {
             ws,
+            peer: PeerClose::default(),
             queue: VecDeque::new(),
             unflushed: None,
             dirty: false,
             closing: false,
-            peer_close: None,
         }
     }
 
@@ -368,11 +436,8 @@ impl Link {
                 }
                 Outgoing::Pong(id) => self.unflushed = Some(id),
                 Outgoing::Close => {
-                    let frame = CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "".into(),
-                    };
-                    Pin::new(&mut self.ws).start_send(WsMessage::Close(Some(frame)))?;
+                    Pin::new(&mut self.ws)
+                        .start_send(WsMessage::Close(Some(drive::close_frame())))?;
                 }
             }
             self.dirty = true;
@@ -383,36 +448,5 @@ impl Link {
         ready!(Pin::new(&mut self.ws).poll_flush(cx))?;
         self.dirty = false;
         Poll::Ready(Ok(self.unflushed.take()))
-    }
-
-    /// Reads the next message. A close frame is remembered and reading goes on until the
-    /// stream ends (which also flushes async-tungstenite's reply to it).
-    fn poll_read(&mut self, cx: &mut Context<'_>) -> Poll<Read> {
-        loop {
-            match ready!(self.ws.poll_next_unpin(cx)) {
-                Some(Ok(WsMessage::Close(frame))) => {
-                    self.peer_close = Some(transport::close_frame_info(frame.as_ref()));
-                }
-                Some(Ok(message)) => return Poll::Ready(Read::Message(message)),
-                Some(Err(err)) => return Poll::Ready(Read::End(self.end_info(&err))),
-                None => {
-                    let info = self.peer_close.take().unwrap_or_else(|| {
-                        CloseInfo::error("the connection ended without a close frame")
-                    });
-                    return Poll::Ready(Read::End(info));
-                }
-            }
-        }
-    }
-
-    /// How the transport ended after `err`: after the peer's close frame, a clean close with
-    /// its code and reason.
-    fn end_info(&mut self, err: &tungstenite::Error) -> CloseInfo {
-        let seen = self.peer_close.is_some();
-        let info = transport::close_info(err, seen);
-        match self.peer_close.take() {
-            Some(peer) if !info.error => peer,
-            _ => info,
-        }
     }
 }

@@ -78,11 +78,7 @@
 mod connect;
 mod driver;
 
-use std::sync::Arc;
-use std::time::Instant;
-
 use open_event_core::AppSecret;
-use open_event_core::connection::Connection;
 use open_event_transport::{ClientOptions, Prepared};
 
 pub use open_event_core::config::ConfigError;
@@ -91,9 +87,10 @@ pub use open_event_core::handler::AsyncHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::stats::Stats;
 pub use open_event_core::{Event, model};
-pub use open_event_transport::{BuildError, ClientHandle, Roots, TlsOptions, TransportError};
+pub use open_event_transport::{
+    BuildError, ClientHandle, Roots, RunError, TlsOptions, TransportError,
+};
 
-use crate::connect::Dialer;
 use crate::driver::Driver;
 
 /// Routes events by event code to [`Handler`]s (typed registration included).
@@ -126,29 +123,11 @@ impl Client {
     /// `async_std::task::block_on`, a `smol::spawn`ed or `async_std::task::spawn`ed task.
     ///
     /// # Errors
-    /// Why the client stopped when it was not asked to (never [`StopReason::Requested`]):
-    /// the handshake was rejected (401/403), the connection was replaced by a newer one,
-    /// retries ran out, or the connection was lost with auto reconnect off.
-    pub async fn run(self) -> Result<(), StopReason> {
-        let prepared = self.prepared;
-        let status = Arc::clone(&prepared.status);
-        let span = tracing::info_span!(
-            "open_event",
-            app_id = prepared.config.credentials().app_id()
-        );
-        let conn = Connection::new(prepared.config, Instant::now(), prepared.seed);
-        let dialer = Arc::new(Dialer::new(prepared.tls, prepared.proxy));
-        let mut driver = Driver::new(
-            conn,
-            dialer,
-            prepared.dispatcher,
-            prepared.notifier,
-            prepared.status,
-            span,
-        );
-        std::future::poll_fn(|cx| driver.poll(cx)).await;
-        status.finish();
-        driver.into_result()
+    /// `Ok(())` after a requested stop ([`ClientHandle::stop`]); otherwise a [`RunError`], why
+    /// it stopped for good: the handshake was rejected (401/403), the connection was replaced by
+    /// a newer one, `max_retries` ran out, or the connection was lost with auto reconnect off.
+    pub async fn run(self) -> Result<(), RunError> {
+        Driver::new(self.prepared).run().await
     }
 }
 
@@ -175,5 +154,69 @@ impl ClientBuilder {
         Ok(Client {
             prepared: self.options.prepare()?,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ClientBuilder {
+        Client::builder("AK123456", "sk098765").handler(|_event| async { Ok::<(), String>(()) })
+    }
+
+    #[test]
+    fn handles_and_futures_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<ClientHandle>();
+        let client = builder().build().unwrap();
+        send(&client.handle());
+        send(&client.run());
+    }
+
+    #[test]
+    fn build_checks_settings_up_front() {
+        let err = builder().max_in_flight(0).build().unwrap_err();
+        assert!(matches!(err, BuildError::Config(_)), "{err}");
+        let err = builder()
+            .ca_file("/nonexistent/ca.pem")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let err = builder()
+            .proxy("socks5://u:hunter2@p:1")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_fresh_handle_reports_connecting_and_debug_hides_secrets() {
+        let client = builder().seed(7).build().unwrap();
+        let handle = client.handle();
+        assert_eq!(handle.state(), State::Connecting);
+        assert!(!handle.is_stopped());
+        assert_eq!(handle.stats(), Stats::default());
+        let text = format!(
+            "{client:?} {handle:?} {:?}",
+            builder().proxy("http://u:pw@p:1")
+        );
+        assert!(
+            !text.contains("sk098765") && !text.contains("pw@"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stop_before_run_returns_at_once() {
+        let client = builder().build().unwrap();
+        let handle = client.handle();
+        handle.stop();
+        assert_eq!(smol::block_on(client.run()), Ok(()));
+        assert!(handle.is_stopped());
+        assert_eq!(handle.state(), State::Stopped);
     }
 }

@@ -36,8 +36,14 @@ const GRACE: Duration = Duration::from_millis(500);
 /// What every attempt of one client shares.
 #[derive(Debug)]
 pub(crate) struct Dialer {
-    pub(crate) tls: Arc<ClientConfig>,
-    pub(crate) proxy: ProxyOptions,
+    tls: Arc<ClientConfig>,
+    proxy: ProxyOptions,
+}
+
+impl Dialer {
+    pub(crate) fn new(tls: Arc<ClientConfig>, proxy: ProxyOptions) -> Self {
+        Self { tls, proxy }
+    }
 }
 
 /// One connect attempt.

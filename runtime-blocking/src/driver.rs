@@ -18,7 +18,8 @@
 //! 4. the thread waits in `Poll::poll` as above (not at all if a batch was cut short);
 //! 5. `handle_timeout`, then the state and stats are published for the handle.
 //!
-//! After every call into the core its actions are drained and performed in order. Writes go to
+//! The file follows the driver skeleton of `open_event_transport::drive` (the same names and
+//! order as the tokio and async-io drivers). After every call into the core its actions are drained and performed in order. Writes go to
 //! tungstenite's buffer and are flushed once per step, so acks completed together leave in one
 //! write. mio's readiness is edge-triggered: the socket counts as readable from an event until
 //! a read returns `WouldBlock` (data buffered by tungstenite or rustls counts too), and a flush
@@ -34,14 +35,14 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use open_event_core::config::Config;
 use open_event_core::connection::{
-    Action, CloseInfo, ConnectRequest, Connection, Input, Message, OpenError, SendId, StopReason,
+    Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
+    Outcome, SendId, Transmit,
 };
-use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info, io_open_error};
+use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::{Notifier, Prepared, RunError, StatusBoard, io_open_error};
 use tungstenite::WebSocket;
-use tungstenite::protocol::CloseFrame;
-use tungstenite::protocol::frame::coding::CloseCode;
 
-use crate::Dispatcher;
+use crate::Handler;
 use crate::connect::{Attempt, Dialer};
 use crate::mailbox::{Inbox, Mail, Mailbox};
 use crate::pool::Pool;
@@ -61,7 +62,7 @@ const WAKE: Token = Token(0);
 /// The poll token of the WebSocket's socket.
 const SOCKET: Token = Token(1);
 
-/// The transport as the IO thread sees it.
+/// The transport as the driver sees it.
 #[derive(Debug)]
 enum Link {
     /// No transport.
@@ -72,12 +73,15 @@ enum Link {
         abandon: Arc<AtomicBool>,
     },
     /// An open WebSocket, its socket registered with the poller.
-    Up(Up),
+    Up(Box<Up>),
 }
 
+/// One open WebSocket with its write state.
 #[derive(Debug)]
 struct Up {
-    ws: Box<WebSocket<Stream>>,
+    ws: WebSocket<Stream>,
+    /// The peer's close frame, once it arrived.
+    peer: PeerClose,
     /// Something was written to tungstenite but is not flushed yet: flushed at the end of the
     /// step, or retried while the socket's send buffer is full.
     unflushed: bool,
@@ -90,33 +94,21 @@ struct Up {
     readable: bool,
 }
 
-/// The IO thread's `mio::Poll`; the inbox holds its waker.
-#[derive(Debug)]
-struct Poller {
-    poll: Poll,
-    events: Events,
-}
-
-impl Poller {
-    fn new(inbox: &Inbox) -> io::Result<Self> {
-        let poll = Poll::new()?;
-        inbox.set_waker(Waker::new(poll.registry(), WAKE)?);
-        Ok(Self {
-            poll,
-            events: Events::with_capacity(8),
-        })
-    }
-}
-
-/// Everything the IO thread owns.
+/// The state of one client while it runs (everything the IO thread owns).
 pub(crate) struct Driver {
     conn: Connection,
-    config: Arc<Config>,
-    dialer: Arc<Dialer>,
     link: Link,
-    next_attempt: u64,
+    /// The id of the newest connect attempt; the report of an older one is dropped.
+    attempt: u64,
     /// The core asked to stop reading (kept across reconnects until `ResumeReading`).
     paused: bool,
+    /// `ClientHandle::stop` was seen and passed on to the core.
+    stop_seen: bool,
+    config: Arc<Config>,
+    dialer: Arc<Dialer>,
+    notifier: Notifier,
+    /// The stop request from the handles, and the snapshot published for them.
+    status: Arc<StatusBoard>,
     /// Created with the first connect attempt (a failure to create it fails that attempt, and
     /// the core retries). Until it exists no socket, handler or attempt can need a wake-up, and
     /// the thread only sleeps between its timers.
@@ -124,58 +116,61 @@ pub(crate) struct Driver {
     inbox: Inbox,
     /// A posting side for connect attempts (the pool holds its own).
     mailbox: Mailbox,
+    /// The worker threads that run the handlers.
     pool: Pool,
-    notifier: Notifier,
-    /// The stop request from the handles, and the snapshot published for them.
-    status: Arc<StatusBoard>,
-    stop_requested: bool,
 }
 
 impl Driver {
-    pub(crate) fn new(
-        config: Arc<Config>,
-        dialer: Arc<Dialer>,
-        dispatcher: Arc<Dispatcher>,
-        notifier: Notifier,
-        status: Arc<StatusBoard>,
-        seed: u64,
-    ) -> Self {
+    pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
+        tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
         let (mailbox, inbox) = Inbox::new();
-        let pool = Pool::new(dispatcher, mailbox.clone(), config.max_in_flight());
+        let pool = Pool::new(
+            Arc::new(prepared.dispatcher),
+            mailbox.clone(),
+            prepared.config.max_in_flight(),
+        );
         Self {
-            conn: Connection::new(Arc::clone(&config), Instant::now(), seed),
-            config,
-            dialer,
+            conn: Connection::new(Arc::clone(&prepared.config), Instant::now(), prepared.seed),
             link: Link::Down,
-            next_attempt: 0,
+            attempt: 0,
             paused: false,
+            stop_seen: false,
+            config: prepared.config,
+            dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
+            notifier: prepared.notifier,
+            status: prepared.status,
             poller: None,
             inbox,
             mailbox,
             pool,
-            notifier,
-            status,
-            stop_requested: false,
         }
     }
 
     /// Runs until the connection stops; `Ok(())` after a requested stop.
-    pub(crate) fn run(mut self) -> Result<(), StopReason> {
+    pub(crate) fn run(mut self) -> Result<(), RunError> {
+        // `Connection::new` already queued the first `Connect`.
         self.check_stop();
         self.drain();
         while !self.conn.is_stopped() {
             self.turn();
             self.conn.handle_timeout(Instant::now());
             self.drain();
-            self.publish();
+            self.status.publish(self.conn.state(), self.conn.stats());
         }
         self.drop_link();
-        self.publish();
-        match self.conn.stop_reason() {
-            Some(reason) if !reason.is_requested() => Err(reason.clone()),
-            _ => Ok(()),
+        drive::finish(&self.conn, &self.status)
+    }
+
+    /// Turns the handle's stop request into a graceful close (once).
+    fn check_stop(&mut self) {
+        if !self.stop_seen && self.status.stop_requested() {
+            self.stop_seen = true;
+            self.conn.close(Instant::now());
+            self.drain();
         }
     }
+
+    // ----- waiting (the runtime's part) ----------------------------------------------------
 
     fn turn(&mut self) {
         self.check_stop();
@@ -190,15 +185,6 @@ impl Driver {
         self.wait();
     }
 
-    /// Turns the handle's stop flag into a graceful close (once).
-    fn check_stop(&mut self) {
-        if !self.stop_requested && self.status.stop_requested() {
-            self.stop_requested = true;
-            self.conn.close(Instant::now());
-            self.drain();
-        }
-    }
-
     /// Retries a pending flush, then reads while the socket has messages and reading is
     /// allowed, at most [`READ_BATCH`] of them.
     fn pump(&mut self) {
@@ -207,7 +193,7 @@ impl Driver {
             if !self.may_read() {
                 return;
             }
-            self.read_one();
+            self.read();
             // Outcomes that came back meanwhile: ack them with this batch, not after it.
             self.take_inbox();
         }
@@ -256,112 +242,30 @@ impl Driver {
 
     fn take_inbox(&mut self) {
         while let Some(mail) = self.inbox.next() {
-            self.on_mail(mail);
-        }
-    }
-
-    fn on_mail(&mut self, mail: Mail) {
-        match mail {
-            Mail::Outcome(token, outcome) => {
-                self.pool.completed();
-                if let Err(err) = self.conn.complete(Instant::now(), token, outcome) {
-                    // Cannot happen: every token is completed once, by its worker.
-                    tracing::error!(error = %err, "handler outcome not accepted");
-                }
-            }
-            Mail::Opened { attempt, result } => {
-                let current =
-                    matches!(&self.link, Link::Connecting { attempt: a, .. } if *a == attempt);
-                if !current {
-                    // The core gave this attempt up already: drop its socket.
-                    return;
-                }
-                self.link = Link::Down;
-                match result.and_then(|mut ws| match self.register(&mut ws) {
-                    Ok(()) => Ok(ws),
-                    Err(err) => Err(io_open_error(
-                        "cannot switch the socket to non-blocking mode",
-                        &err,
-                    )),
-                }) {
-                    Ok(ws) => {
-                        self.link = Link::Up(Up {
-                            ws,
-                            unflushed: false,
-                            unconfirmed: None,
-                            closing: false,
-                            // tungstenite may hold messages that came with the handshake.
-                            readable: true,
-                        });
-                        self.conn.handle_input(Instant::now(), Input::Opened);
-                    }
-                    Err(err) => {
-                        self.conn
-                            .handle_input(Instant::now(), Input::OpenFailed(&err));
-                    }
-                }
+            match mail {
+                Mail::Outcome(token, outcome) => self.on_outcome(token, outcome),
+                Mail::Opened { attempt, result } => self.on_opened(attempt, result),
             }
         }
-        self.drain();
-    }
-
-    /// Makes the socket under `ws` non-blocking, in place (tungstenite and rustls keep what
-    /// they buffered), and registers it with the poller.
-    fn register(&self, ws: &mut WebSocket<Stream>) -> io::Result<()> {
-        let poller = self.poller.as_ref().ok_or_else(|| {
-            io::Error::other("the IO thread has no poller (cannot happen: connect creates it)")
-        })?;
-        let socket = ws.get_mut().make_polled()?;
-        poller
-            .poll
-            .registry()
-            .register(socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
     }
 
     /// Reads at most one message, without waiting.
-    fn read_one(&mut self) {
+    fn read(&mut self) {
         let Link::Up(up) = &mut self.link else {
             return;
         };
-        let message = match up.ws.read() {
-            Ok(message) => message,
+        match up.ws.read() {
+            Ok(message) => self.on_read(message),
             Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::WouldBlock => {
                 // Read out: the next socket event says when there is more.
                 up.readable = false;
-                return;
             }
-            Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => return,
+            Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
             Err(err) => {
-                let info = close_info(&err, false);
-                self.fail(&info);
-                self.drain();
-                return;
+                let info = up.peer.failed(&err);
+                self.on_ended(&info);
             }
-        };
-        let now = Instant::now();
-        match message {
-            tungstenite::Message::Text(text) => {
-                self.conn.handle_input(now, Input::Text(text.as_str()));
-            }
-            tungstenite::Message::Binary(data) => {
-                self.conn.handle_input(now, Input::Binary(&data));
-            }
-            // tungstenite queued the pong already; the core's `Send(Pong)` flushes it.
-            tungstenite::Message::Ping(data) => self.conn.handle_input(now, Input::Ping(&data)),
-            tungstenite::Message::Pong(data) => self.conn.handle_input(now, Input::Pong(&data)),
-            tungstenite::Message::Close(frame) => {
-                // The peer's close (or its reply to ours): tungstenite queued the reply; write
-                // it if the socket takes it, then the transport is over. Nothing is read after
-                // the Close frame, so a TLS EOF without close_notify cannot turn into an error.
-                let info = close_frame_info(frame.as_ref());
-                let _ = up.ws.flush();
-                self.drop_link();
-                self.conn.handle_input(now, Input::Closed(&info));
-            }
-            // Raw frames are never returned by `read`.
-            tungstenite::Message::Frame(_) => {}
         }
-        self.drain();
     }
 
     /// Flushes what was written (or retries a flush the socket did not take), then confirms
@@ -378,8 +282,7 @@ impl Driver {
                 Ok(()) => {
                     up.unflushed = false;
                     if let Some(id) = up.unconfirmed.take() {
-                        self.conn.handle_input(Instant::now(), Input::Sent(id));
-                        self.drain();
+                        self.on_flushed(id);
                     }
                 }
                 Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
@@ -388,14 +291,115 @@ impl Driver {
                     return;
                 }
                 Err(err) => {
-                    let info = close_info(&err, false);
-                    self.fail(&info);
-                    self.drain();
+                    let info = up.peer.failed(&err);
+                    self.on_ended(&info);
                     return;
                 }
             }
         }
     }
+
+    /// Makes the socket under `ws` non-blocking, in place (tungstenite and rustls keep what
+    /// they buffered), and registers it with the poller.
+    fn register(&self, ws: &mut WebSocket<Stream>) -> io::Result<()> {
+        let poller = self.poller.as_ref().ok_or_else(|| {
+            io::Error::other("the IO thread has no poller (cannot happen: connect creates it)")
+        })?;
+        let socket = ws.get_mut().make_polled()?;
+        poller
+            .poll
+            .registry()
+            .register(socket, SOCKET, Interest::READABLE | Interest::WRITABLE)
+    }
+
+    // ----- inputs --------------------------------------------------------------------------
+
+    /// A connect attempt reported; the report of an abandoned attempt is dropped (with its
+    /// socket).
+    fn on_opened(&mut self, attempt: u64, result: Result<Box<WebSocket<Stream>>, OpenError>) {
+        if !matches!(&self.link, Link::Connecting { attempt: a, .. } if *a == attempt) {
+            return;
+        }
+        self.link = Link::Down;
+        let result = result.and_then(|mut ws| match self.register(&mut ws) {
+            Ok(()) => Ok(ws),
+            Err(err) => Err(io_open_error(
+                "cannot switch the socket to non-blocking mode",
+                &err,
+            )),
+        });
+        match result {
+            Ok(ws) => {
+                self.link = Link::Up(Box::new(Up {
+                    ws: *ws,
+                    peer: PeerClose::default(),
+                    unflushed: false,
+                    unconfirmed: None,
+                    closing: false,
+                    // tungstenite may hold messages that came with the handshake.
+                    readable: true,
+                }));
+                self.conn.handle_input(Instant::now(), Input::Opened);
+            }
+            Err(err) => self
+                .conn
+                .handle_input(Instant::now(), Input::OpenFailed(&err)),
+        }
+        self.drain();
+    }
+
+    /// A message arrived.
+    fn on_read(&mut self, message: tungstenite::Message) {
+        let now = Instant::now();
+        match message {
+            tungstenite::Message::Text(text) => {
+                self.conn.handle_input(now, Input::Text(text.as_str()));
+            }
+            tungstenite::Message::Binary(data) => {
+                self.conn.handle_input(now, Input::Binary(&data));
+            }
+            // tungstenite queued the pong already; the core's `Send(Pong)` flushes it.
+            tungstenite::Message::Ping(data) => self.conn.handle_input(now, Input::Ping(&data)),
+            tungstenite::Message::Pong(data) => self.conn.handle_input(now, Input::Pong(&data)),
+            tungstenite::Message::Close(frame) => {
+                // The peer's close (or its reply to ours): tungstenite queued the reply; write
+                // it if the socket takes it, then the transport is over. Nothing is read after
+                // the close frame.
+                if let Link::Up(up) = &mut self.link {
+                    up.peer.close_frame(frame.as_ref());
+                    let _ = up.ws.flush();
+                    let info = up.peer.ended();
+                    self.on_ended(&info);
+                }
+                return;
+            }
+            // Raw frames are never returned by `read`.
+            tungstenite::Message::Frame(_) => {}
+        }
+        self.drain();
+    }
+
+    /// Every send up to `id` is flushed.
+    fn on_flushed(&mut self, id: SendId) {
+        self.conn.handle_input(Instant::now(), Input::Sent(id));
+        self.drain();
+    }
+
+    /// The transport ended (the peer's close, a read or write error): drop it, tell the core.
+    fn on_ended(&mut self, info: &CloseInfo) {
+        self.drop_link();
+        self.conn.handle_input(Instant::now(), Input::Closed(info));
+        self.drain();
+    }
+
+    /// A handler finished.
+    fn on_outcome(&mut self, token: DeliveryToken, outcome: Outcome) {
+        self.pool.completed();
+        drive::complete(&mut self.conn, Instant::now(), token, outcome);
+        self.drain();
+    }
+
+    // ----- actions -------------------------------------------------------------------------
 
     /// Performs every queued action, in order.
     fn drain(&mut self) {
@@ -407,7 +411,7 @@ impl Driver {
     fn perform(&mut self, action: Action) {
         match action {
             Action::Connect(request) => self.connect(request),
-            Action::Send(transmit) => self.send(transmit.id, transmit.message),
+            Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => self.pool.submit(delivery),
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => {
@@ -418,12 +422,12 @@ impl Driver {
                 }
             }
             Action::Close => self.close(),
-            // Dropping the WebSocket closes the socket at once.
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
     }
 
+    /// Starts a connect attempt on its own thread (dropping the transport first).
     fn connect(&mut self, request: ConnectRequest) {
         self.drop_link();
         if self.poller.is_none() {
@@ -441,8 +445,8 @@ impl Driver {
                 }
             }
         }
-        let attempt = self.next_attempt;
-        self.next_attempt += 1;
+        self.attempt += 1;
+        let attempt = self.attempt;
         let abandon = Arc::new(AtomicBool::new(false));
         let job = Attempt {
             dialer: Arc::clone(&self.dialer),
@@ -471,12 +475,12 @@ impl Driver {
     /// Queues one message; the flush at the end of the step writes it. Pongs are already
     /// queued by tungstenite when it read the ping, so a `Pong` only asks for that flush
     /// (sending one would make two, see `Message::Pong`).
-    fn send(&mut self, id: SendId, message: Message) {
+    fn send(&mut self, transmit: Transmit) {
         let Link::Up(up) = &mut self.link else {
             // The transport is gone; the core forgot this send when it learned that.
             return;
         };
-        let result = match message {
+        let result = match transmit.message {
             Message::Pong(_) => Ok(()),
             Message::Ack { text, .. } => up.ws.write(tungstenite::Message::text(text)),
         };
@@ -485,40 +489,40 @@ impl Driver {
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => {}
             Err(err) => {
-                let info = close_info(&err, false);
-                self.fail(&info);
+                let info = up.peer.failed(&err);
+                self.drop_link();
+                self.conn.handle_input(Instant::now(), Input::Closed(&info));
                 return;
             }
         }
         // Confirmed once flushed; the core's write timer declares the connection dead if that
         // takes longer than `write_timeout`.
         up.unflushed = true;
-        up.unconfirmed = Some(id);
+        up.unconfirmed = Some(transmit.id);
     }
 
-    /// Sends our close frame (code 1000); the server's reply ends the transport in `read_one`.
+    /// Sends our close frame; the server's reply ends the transport in `on_read`.
     fn close(&mut self) {
         let Link::Up(up) = &mut self.link else {
+            drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
         // Reading may have been paused with messages left: read on to the reply.
         up.readable = true;
-        let frame = CloseFrame {
-            code: CloseCode::Normal,
-            reason: "".into(),
-        };
-        match up.ws.close(Some(frame)) {
+        match up.ws.close(Some(drive::close_frame())) {
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => up.unflushed = true,
             Err(err) => {
-                let info = close_info(&err, false);
-                self.fail(&info);
+                let info = up.peer.failed(&err);
+                self.drop_link();
+                self.conn.handle_input(Instant::now(), Input::Closed(&info));
             }
         }
     }
 
-    /// Drops the transport: abandons a connect attempt, or deregisters and closes the socket.
+    /// Drops the transport at once: abandons a connect attempt, or deregisters and closes the
+    /// socket.
     fn drop_link(&mut self) {
         match std::mem::replace(&mut self.link, Link::Down) {
             Link::Down => {}
@@ -531,17 +535,6 @@ impl Driver {
             }
         }
     }
-
-    /// The transport failed: drop it and tell the core (the caller drains).
-    fn fail(&mut self, info: &CloseInfo) {
-        self.drop_link();
-        self.conn.handle_input(Instant::now(), Input::Closed(info));
-    }
-
-    /// Publishes the state and counters for the handle.
-    fn publish(&self) {
-        self.status.publish(self.conn.state(), self.conn.stats());
-    }
 }
 
 impl std::fmt::Debug for Driver {
@@ -551,5 +544,23 @@ impl std::fmt::Debug for Driver {
             .field("link", &self.link)
             .field("paused", &self.paused)
             .finish_non_exhaustive()
+    }
+}
+
+/// The IO thread's `mio::Poll`; the inbox holds its waker.
+#[derive(Debug)]
+struct Poller {
+    poll: Poll,
+    events: Events,
+}
+
+impl Poller {
+    fn new(inbox: &Inbox) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        inbox.set_waker(Waker::new(poll.registry(), WAKE)?);
+        Ok(Self {
+            poll,
+            events: Events::with_capacity(8),
+        })
     }
 }

@@ -42,8 +42,8 @@
 //!     .dispatcher(dispatcher)
 //!     .on_notice(|notice| eprintln!("{notice}"))
 //!     .build()?;
-//! if let Err(reason) = client.run() {
-//!     eprintln!("stopped: {reason}");
+//! if let Err(err) = client.run() {
+//!     eprintln!("stopped: {err}");
 //! }
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
@@ -76,19 +76,18 @@ mod mailbox;
 mod pool;
 mod stream;
 
-use std::sync::Arc;
-
 pub use open_event_core::config::ConfigError;
 pub use open_event_core::connection::{Notice, Outcome, State, StopReason};
 pub use open_event_core::handler::BlockingHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::stats::Stats;
 pub use open_event_core::{AppSecret, Event, model};
-pub use open_event_transport::{BuildError, ClientHandle, Roots, TlsOptions, TransportError};
+pub use open_event_transport::{
+    BuildError, ClientHandle, Roots, RunError, TlsOptions, TransportError,
+};
 
 use open_event_transport::{ClientOptions, Prepared};
 
-use crate::connect::Dialer;
 use crate::driver::Driver;
 
 /// Routes events to handlers by event code; see `open_event_core::dispatcher::Dispatcher`.
@@ -119,28 +118,11 @@ impl Client {
     /// with backoff after failures, as configured.
     ///
     /// # Errors
-    /// `Ok(())` after a stop requested with [`ClientHandle::stop`]; otherwise the reason it
-    /// stopped for good (never [`StopReason::Requested`]): the handshake was rejected (401/403),
-    /// the server replaced the connection, retries were exhausted, or the connection was lost
-    /// with auto reconnect off.
-    pub fn run(self) -> Result<(), StopReason> {
-        let prepared = self.prepared;
-        let status = Arc::clone(&prepared.status);
-        let dialer = Arc::new(Dialer {
-            tls: prepared.tls,
-            proxy: prepared.proxy,
-        });
-        let result = Driver::new(
-            prepared.config,
-            dialer,
-            Arc::new(prepared.dispatcher),
-            prepared.notifier,
-            prepared.status,
-            prepared.seed,
-        )
-        .run();
-        status.finish();
-        result
+    /// `Ok(())` after a requested stop ([`ClientHandle::stop`]); otherwise a [`RunError`], why
+    /// it stopped for good: the handshake was rejected (401/403), the connection was replaced by
+    /// a newer one, `max_retries` ran out, or the connection was lost with auto reconnect off.
+    pub fn run(self) -> Result<(), RunError> {
+        Driver::new(self.prepared).run()
     }
 }
 
@@ -172,25 +154,62 @@ impl ClientBuilder {
 mod tests {
     use super::*;
 
-    #[test]
-    fn client_is_send_and_handle_is_send_sync() {
-        fn send<T: Send>() {}
-        fn send_sync<T: Send + Sync + Clone>() {}
-        send::<Client>();
-        send_sync::<ClientHandle>();
+    fn builder() -> ClientBuilder {
+        Client::builder("AK123456", "sk098765").handler(|_event| Ok::<(), String>(()))
     }
 
     #[test]
-    fn handle_reflects_stop_requests_before_run() {
-        let client = Client::builder("AK123456", "sk098765")
-            .endpoint("ws://127.0.0.1:9/v7/event/ws")
+    fn handles_and_futures_cross_threads() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>(_: &T) {}
+        send_sync::<ClientHandle>();
+        let client = builder().build().unwrap();
+        send(&client.handle());
+        send(&client);
+    }
+
+    #[test]
+    fn build_checks_settings_up_front() {
+        let err = builder().max_in_flight(0).build().unwrap_err();
+        assert!(matches!(err, BuildError::Config(_)), "{err}");
+        let err = builder()
+            .ca_file("/nonexistent/ca.pem")
             .build()
-            .unwrap();
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+        let err = builder()
+            .proxy("socks5://u:hunter2@p:1")
+            .build()
+            .unwrap_err();
+        assert!(matches!(err, BuildError::Transport(_)), "{err}");
+        assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn a_fresh_handle_reports_connecting_and_debug_hides_secrets() {
+        let client = builder().seed(7).build().unwrap();
         let handle = client.handle();
         assert_eq!(handle.state(), State::Connecting);
         assert!(!handle.is_stopped());
-        handle.clone().stop();
-        assert!(format!("{handle:?}").contains("stop_requested: true"));
-        assert!(!format!("{client:?}").contains("sk098765"));
+        assert_eq!(handle.stats(), Stats::default());
+        let text = format!(
+            "{client:?} {handle:?} {:?}",
+            builder().proxy("http://u:pw@p:1")
+        );
+        assert!(
+            !text.contains("sk098765") && !text.contains("pw@"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn stop_before_run_returns_at_once() {
+        let client = builder().build().unwrap();
+        let handle = client.handle();
+        handle.stop();
+        assert_eq!(client.run(), Ok(()));
+        assert!(handle.is_stopped());
+        assert_eq!(handle.state(), State::Stopped);
     }
 }

@@ -24,14 +24,18 @@ use tokio_rustls::client::TlsStream;
 /// The open WebSocket of one transport.
 pub(crate) type Ws = WebSocketStream<TokioAdapter<MaybeTls>>;
 
-/// What the driver needs to open transports.
-#[derive(Debug, Clone)]
-pub(crate) struct Connector {
-    pub(crate) tls: Arc<ClientConfig>,
-    pub(crate) proxy: ProxyOptions,
+/// What every connect attempt of one client shares.
+#[derive(Debug)]
+pub(crate) struct Dialer {
+    tls: Arc<ClientConfig>,
+    proxy: ProxyOptions,
 }
 
-impl Connector {
+impl Dialer {
+    pub(crate) fn new(tls: Arc<ClientConfig>, proxy: ProxyOptions) -> Self {
+        Self { tls, proxy }
+    }
+
     /// Runs one connect attempt to the end.
     pub(crate) async fn open(&self, request: ConnectRequest) -> Result<Ws, OpenError> {
         let target =

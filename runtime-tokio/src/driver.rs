@@ -6,6 +6,9 @@
 //! the handlers' outcomes. What may take long runs elsewhere and reports back through
 //! channels: the connect attempt is a task per transport, handlers are tasks per delivery
 //! (they run in parallel on a multi-thread runtime).
+//!
+//! The file follows the driver skeleton of `open_event_transport::drive` (the same names and
+//! order as the async-io and blocking drivers).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -14,72 +17,65 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::tungstenite::Message as WsMessage;
-use async_tungstenite::tungstenite::protocol::CloseFrame;
-use async_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use futures_util::{SinkExt, StreamExt};
-use open_event_core::config::Config;
 use open_event_core::connection::{
-    Action, CloseInfo, Connection, DeliveryToken, Input, Message, OpenError, Outcome, SendId,
-    StopReason,
+    Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
+    Outcome, SendId, Transmit,
 };
-use open_event_transport::{Notifier, StatusBoard, close_frame_info, close_info};
+use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::Dispatcher;
-use crate::connect::{Connector, Ws};
+use crate::connect::{Dialer, Ws};
+use crate::{Dispatcher, Handler};
 
-/// Everything one `run` needs.
-pub(crate) struct Driver {
-    pub(crate) config: Arc<Config>,
-    pub(crate) dispatcher: Arc<Dispatcher>,
-    pub(crate) connector: Connector,
-    pub(crate) notifier: Notifier,
-    pub(crate) seed: u64,
-    /// The stop request from the handles, and the snapshot published for them.
-    pub(crate) status: Arc<StatusBoard>,
-}
-
-/// What a connect attempt reports, tagged with its transport's generation.
-struct Opened(u64, Result<Box<Ws>, OpenError>);
-
-/// The current transport (open or being opened).
-enum Transport {
-    None,
+/// The transport as the driver sees it.
+enum Link {
+    /// No transport.
+    Down,
+    /// A connect attempt runs as a task; it reports on `opened` with its attempt id.
     Connecting { task: JoinHandle<()> },
-    Open(Box<Link>),
-}
-
-impl Transport {
-    /// Drops the transport at once (aborting its connect attempt, or closing the socket).
-    fn drop_now(&mut self) {
-        if let Self::Connecting { task } = std::mem::replace(self, Self::None) {
-            task.abort();
-        }
-    }
-}
-
-/// Something to write, in the order the core emitted it.
-enum Outgoing {
-    /// An ack text frame; `Sent` once flushed.
-    Ack(SendId, String),
-    /// Flush only: writes the pong tungstenite queued itself when it read the ping (sending our
-    /// own would make two, or replace it). `Sent` once flushed.
-    Pong(SendId),
-    /// Our close frame (code 1000).
-    Close,
+    /// An open WebSocket.
+    Up(Box<Up>),
 }
 
 /// One open WebSocket with its write queue.
-struct Link {
-    ws: Box<Ws>,
+struct Up {
+    ws: Ws,
+    /// The peer's close frame, once it arrived (the stream ends after it).
+    peer: PeerClose,
     queue: VecDeque<Outgoing>,
     /// The last send handed to the socket and not yet flushed.
     unflushed: Option<SendId>,
     /// Something was handed to the socket since the last flush.
     dirty: bool,
-    /// The peer's close frame, once one arrived (the stream ends after it).
-    close: Option<CloseInfo>,
+    /// Our close frame is queued or sent: read even while reading is paused, to see the reply.
+    closing: bool,
+}
+
+/// What a connect attempt reports, tagged with its attempt id.
+struct Opened(u64, Result<Box<Ws>, OpenError>);
+
+/// The state of one client while it runs.
+pub(crate) struct Driver {
+    conn: Connection,
+    link: Link,
+    /// The id of the newest connect attempt; the report of an older one is dropped.
+    attempt: u64,
+    /// The core asked us to stop reading.
+    paused: bool,
+    /// `ClientHandle::stop` was seen and passed on to the core.
+    stop_seen: bool,
+    dialer: Arc<Dialer>,
+    dispatcher: Arc<Dispatcher>,
+    notifier: Notifier,
+    /// The stop request from the handles, and the snapshot published for them.
+    status: Arc<StatusBoard>,
+    opened_tx: mpsc::UnboundedSender<Opened>,
+    opened_rx: mpsc::UnboundedReceiver<Opened>,
+    outcome_tx: mpsc::UnboundedSender<(DeliveryToken, Outcome)>,
+    outcome_rx: mpsc::UnboundedReceiver<(DeliveryToken, Outcome)>,
 }
 
 /// What the open WebSocket produced.
@@ -92,14 +88,296 @@ enum Io {
     Read(Option<Result<WsMessage, WsError>>),
 }
 
-impl Link {
-    fn new(ws: Box<Ws>) -> Self {
+impl Driver {
+    pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
+        tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
+        let (opened_tx, opened_rx) = mpsc::unbounded_channel();
+        let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        Self {
+            conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
+            link: Link::Down,
+            attempt: 0,
+            paused: false,
+            stop_seen: false,
+            dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
+            dispatcher: Arc::new(prepared.dispatcher),
+            notifier: prepared.notifier,
+            status: prepared.status,
+            opened_tx,
+            opened_rx,
+            outcome_tx,
+            outcome_rx,
+        }
+    }
+
+    /// Runs until the connection stops; `Ok(())` after a requested stop.
+    pub(crate) async fn run(mut self) -> Result<(), RunError> {
+        // `Connection::new` already queued the first `Connect`.
+        self.check_stop();
+        self.drain();
+
+        let sleep = tokio::time::sleep(std::time::Duration::ZERO);
+        tokio::pin!(sleep);
+        let mut armed: Option<Instant> = None;
+
+        loop {
+            self.check_stop();
+            self.status.publish(self.conn.state(), self.conn.stats());
+            if self.conn.is_stopped() {
+                break;
+            }
+
+            // The single timer: re-armed only when the deadline changed, and the clock is
+            // checked here first rather than trusting the sleep (quinn's `drive_timer`).
+            let deadline = self.conn.poll_timeout();
+            if let Some(at) = deadline
+                && Instant::now() >= at
+            {
+                self.on_timeout();
+                continue;
+            }
+            if deadline != armed {
+                armed = deadline;
+                if let Some(at) = deadline {
+                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
+                }
+            }
+            let reading = match &self.link {
+                Link::Up(up) => !self.paused || up.closing,
+                _ => false,
+            };
+            let up = matches!(self.link, Link::Up(_));
+            let stop_seen = self.stop_seen;
+
+            tokio::select! {
+                // Wakes the loop for a stop request; the top of the loop acts on it.
+                () = std::future::poll_fn(|cx| self.status.poll_stop(cx)), if !stop_seen => {}
+                Some((token, outcome)) = self.outcome_rx.recv() => {
+                    self.on_outcome(token, outcome);
+                    // Every other outcome ready now, in the same turn: their acks then go
+                    // out in one flush.
+                    while let Ok((token, outcome)) = self.outcome_rx.try_recv() {
+                        self.on_outcome(token, outcome);
+                    }
+                }
+                Some(Opened(attempt, result)) = self.opened_rx.recv() => {
+                    self.on_opened(attempt, result);
+                }
+                io = std::future::poll_fn(|cx| poll_io(&mut self.link, reading, cx)), if up => {
+                    self.on_io(io);
+                }
+                () = &mut sleep, if armed.is_some() => self.on_timeout(),
+            }
+        }
+        self.drop_link();
+        drive::finish(&self.conn, &self.status)
+    }
+
+    /// Turns the handle's stop request into a graceful close (once).
+    fn check_stop(&mut self) {
+        if !self.stop_seen && self.status.stop_requested() {
+            self.stop_seen = true;
+            self.conn.close(Instant::now());
+            self.drain();
+        }
+    }
+
+    // ----- waiting (the runtime's part) ----------------------------------------------------
+
+    /// Feeds what the open WebSocket produced.
+    fn on_io(&mut self, io: Io) {
+        let Link::Up(up) = &mut self.link else {
+            return;
+        };
+        match io {
+            Io::Flushed(id) => self.on_flushed(id),
+            Io::WriteFailed(err) => {
+                let info = up.peer.failed(&err);
+                self.on_ended(&info);
+            }
+            Io::Read(Some(Ok(message))) => self.on_read(message),
+            Io::Read(Some(Err(err))) => {
+                let info = up.peer.failed(&err);
+                self.on_ended(&info);
+            }
+            Io::Read(None) => {
+                let info = up.peer.ended();
+                self.on_ended(&info);
+            }
+        }
+    }
+
+    /// The core's deadline passed.
+    fn on_timeout(&mut self) {
+        self.conn.handle_timeout(Instant::now());
+        self.drain();
+    }
+
+    // ----- inputs --------------------------------------------------------------------------
+
+    /// A connect attempt reported; the report of an abandoned attempt is dropped.
+    fn on_opened(&mut self, attempt: u64, result: Result<Box<Ws>, OpenError>) {
+        if attempt != self.attempt || !matches!(self.link, Link::Connecting { .. }) {
+            return;
+        }
+        self.link = Link::Down;
+        match result {
+            Ok(ws) => {
+                self.link = Link::Up(Box::new(Up::new(*ws)));
+                self.conn.handle_input(Instant::now(), Input::Opened);
+            }
+            Err(err) => self
+                .conn
+                .handle_input(Instant::now(), Input::OpenFailed(&err)),
+        }
+        self.drain();
+    }
+
+    /// A message arrived.
+    fn on_read(&mut self, message: WsMessage) {
+        let now = Instant::now();
+        match message {
+            WsMessage::Text(text) => self.conn.handle_input(now, Input::Text(text.as_str())),
+            WsMessage::Binary(data) => self.conn.handle_input(now, Input::Binary(&data)),
+            // async-tungstenite has already queued the pong for this ping; the core's
+            // `Send(Pong)` that follows only flushes it (see `Up::poll_write`).
+            WsMessage::Ping(data) => self.conn.handle_input(now, Input::Ping(&data)),
+            WsMessage::Pong(data) => self.conn.handle_input(now, Input::Pong(&data)),
+            WsMessage::Close(frame) => {
+                // Keep reading: the next read sends async-tungstenite's reply and ends the
+                // stream, which `on_io` reports.
+                if let Link::Up(up) = &mut self.link {
+                    up.peer.close_frame(frame.as_ref());
+                }
+            }
+            // Raw frames are never read.
+            WsMessage::Frame(_) => {}
+        }
+        self.drain();
+    }
+
+    /// Every send up to `id` is flushed.
+    fn on_flushed(&mut self, id: SendId) {
+        self.conn.handle_input(Instant::now(), Input::Sent(id));
+        self.drain();
+    }
+
+    /// The transport ended (the stream's end, a read or write error): drop it, tell the core.
+    fn on_ended(&mut self, info: &CloseInfo) {
+        self.drop_link();
+        self.conn.handle_input(Instant::now(), Input::Closed(info));
+        self.drain();
+    }
+
+    /// A handler finished.
+    fn on_outcome(&mut self, token: DeliveryToken, outcome: Outcome) {
+        drive::complete(&mut self.conn, Instant::now(), token, outcome);
+        self.drain();
+    }
+
+    // ----- actions -------------------------------------------------------------------------
+
+    /// Performs every queued action, in order.
+    fn drain(&mut self) {
+        while let Some(action) = self.conn.poll_action() {
+            self.perform(action);
+        }
+    }
+
+    fn perform(&mut self, action: Action) {
+        match action {
+            Action::Connect(request) => self.connect(request),
+            Action::Send(transmit) => self.send(transmit),
+            Action::Deliver(delivery) => {
+                let outcome = self.dispatcher.handle(delivery.event);
+                let outcomes = self.outcome_tx.clone();
+                let token = delivery.token;
+                tokio::spawn(async move {
+                    // `handle` turns errors and panics into outcomes.
+                    let outcome = outcome.await;
+                    let _ = outcomes.send((token, outcome));
+                });
+            }
+            Action::PauseReading => self.paused = true,
+            Action::ResumeReading => self.paused = false,
+            Action::Close => self.close(),
+            Action::Disconnect => self.drop_link(),
+            Action::Notify(notice) => self.notifier.notify(&notice),
+        }
+    }
+
+    /// Starts a connect attempt as a task (dropping the transport first).
+    fn connect(&mut self, request: ConnectRequest) {
+        self.drop_link();
+        self.attempt += 1;
+        let attempt = self.attempt;
+        let dialer = Arc::clone(&self.dialer);
+        let reports = self.opened_tx.clone();
+        let task = tokio::spawn(async move {
+            let result = dialer.open(request).await.map(Box::new);
+            let _ = reports.send(Opened(attempt, result));
+        });
+        self.link = Link::Connecting { task };
+    }
+
+    /// Queues one message for `Up::poll_write`.
+    fn send(&mut self, transmit: Transmit) {
+        let Link::Up(up) = &mut self.link else {
+            // The transport is gone; the core forgot this send when it learned that.
+            return;
+        };
+        up.queue.push_back(match transmit.message {
+            Message::Pong(_) => Outgoing::Pong(transmit.id),
+            Message::Ack { text, .. } => Outgoing::Ack(transmit.id, text),
+        });
+    }
+
+    /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
+    fn close(&mut self) {
+        let Link::Up(up) = &mut self.link else {
+            drive::nothing_to_close(&mut self.conn, Instant::now());
+            return;
+        };
+        up.closing = true;
+        up.queue.push_back(Outgoing::Close);
+    }
+
+    /// Drops the transport at once: aborts a connect attempt, or closes the socket.
+    fn drop_link(&mut self) {
+        if let Link::Connecting { task } = std::mem::replace(&mut self.link, Link::Down) {
+            task.abort();
+        }
+    }
+}
+
+/// Writes and reads the open WebSocket (only polled while one is open).
+fn poll_io(link: &mut Link, reading: bool, cx: &mut Context<'_>) -> Poll<Io> {
+    match link {
+        Link::Up(up) => up.poll_io(reading, cx),
+        _ => Poll::Pending,
+    }
+}
+
+/// Something to write, in the order the core emitted it.
+enum Outgoing {
+    /// An ack text frame; `Sent` once flushed.
+    Ack(SendId, String),
+    /// Flush only: writes the pong tungstenite queued itself when it read the ping (sending our
+    /// own would make two, or replace it). `Sent` once flushed.
+    Pong(SendId),
+    /// Our close frame.
+    Close,
+}
+
+impl Up {
+    fn new(ws: Ws) -> Self {
         Self {
             ws,
+            peer: PeerClose::default(),
             queue: VecDeque::new(),
             unflushed: None,
             dirty: false,
-            close: None,
+            closing: false,
         }
     }
 
@@ -119,11 +397,8 @@ impl Link {
                 }
                 Some(Outgoing::Pong(id)) => self.unflushed = Some(id),
                 Some(Outgoing::Close) => {
-                    let frame = CloseFrame {
-                        code: CloseCode::Normal,
-                        reason: "".into(),
-                    };
-                    self.ws.start_send_unpin(WsMessage::Close(Some(frame)))?;
+                    self.ws
+                        .start_send_unpin(WsMessage::Close(Some(drive::close_frame())))?;
                 }
                 None => break,
             }
@@ -150,220 +425,4 @@ impl Link {
         }
         Poll::Pending
     }
-}
-
-/// The loop's state between turns.
-struct State {
-    conn: Connection,
-    transport: Transport,
-    /// Counts transports; a connect attempt's report names the one it was made for.
-    generation: u64,
-    /// The core asked us to stop reading.
-    paused: bool,
-    opened_tx: mpsc::UnboundedSender<Opened>,
-    outcome_tx: mpsc::UnboundedSender<(DeliveryToken, Outcome)>,
-}
-
-impl Driver {
-    pub(crate) async fn run(self) -> Result<(), StopReason> {
-        tracing::debug!(target: "open_event", seed = self.seed, "starting the event connection");
-        let (opened_tx, mut opened_rx) = mpsc::unbounded_channel::<Opened>();
-        let (outcome_tx, mut outcome_rx) = mpsc::unbounded_channel::<(DeliveryToken, Outcome)>();
-        let mut st = State {
-            conn: Connection::new(Arc::clone(&self.config), Instant::now(), self.seed),
-            transport: Transport::None,
-            generation: 0,
-            paused: false,
-            opened_tx,
-            outcome_tx,
-        };
-        let mut stop_seen = false;
-
-        let sleep = tokio::time::sleep(std::time::Duration::ZERO);
-        tokio::pin!(sleep);
-        let mut armed: Option<Instant> = None;
-
-        loop {
-            if !stop_seen && self.status.stop_requested() {
-                stop_seen = true;
-                st.conn.close(Instant::now());
-            }
-            // Perform every action the last input or command produced, in order.
-            self.perform(&mut st);
-            self.status.publish(st.conn.state(), st.conn.stats());
-            if st.conn.is_stopped() {
-                break;
-            }
-
-            // The single timer: re-armed only when the deadline changed, and the clock is
-            // checked here first rather than trusting the sleep (quinn's `drive_timer`).
-            let deadline = st.conn.poll_timeout();
-            if let Some(at) = deadline
-                && Instant::now() >= at
-            {
-                st.conn.handle_timeout(Instant::now());
-                continue;
-            }
-            if deadline != armed {
-                armed = deadline;
-                if let Some(at) = deadline {
-                    sleep.as_mut().reset(tokio::time::Instant::from_std(at));
-                }
-            }
-            let reading = !st.paused;
-            let open = matches!(st.transport, Transport::Open(_));
-
-            tokio::select! {
-                // Wakes the loop for a stop request; the top of the loop acts on it.
-                () = std::future::poll_fn(|cx| self.status.poll_stop(cx)), if !stop_seen => {}
-                Some((token, outcome)) = outcome_rx.recv() => {
-                    self.complete(&mut st, token, outcome);
-                    // Every other outcome ready now, in the same turn: their acks then go
-                    // out in one flush.
-                    while let Ok((token, outcome)) = outcome_rx.try_recv() {
-                        self.perform(&mut st);
-                        self.complete(&mut st, token, outcome);
-                    }
-                }
-                Some(opened) = opened_rx.recv() => on_opened(&mut st, opened),
-                io = std::future::poll_fn(|cx| poll_io(&mut st.transport, reading, cx)), if open => {
-                    on_io(&mut st, io);
-                }
-                () = &mut sleep, if armed.is_some() => {
-                    st.conn.handle_timeout(Instant::now());
-                }
-            }
-        }
-        st.transport.drop_now();
-        match st.conn.stop_reason() {
-            Some(StopReason::Requested) | None => Ok(()),
-            Some(reason) => Err(reason.clone()),
-        }
-    }
-
-    /// Feeds one handler's outcome to the core.
-    fn complete(&self, st: &mut State, token: DeliveryToken, outcome: Outcome) {
-        // Tokens come from this connection and are completed once: cannot fail.
-        if let Err(err) = st.conn.complete(Instant::now(), token, outcome) {
-            tracing::error!(target: "open_event", "{err}");
-        }
-    }
-
-    /// Performs every queued action, in order.
-    fn perform(&self, st: &mut State) {
-        while let Some(action) = st.conn.poll_action() {
-            match action {
-                Action::Connect(request) => {
-                    st.transport.drop_now();
-                    st.generation += 1;
-                    let connector = self.connector.clone();
-                    let reports = st.opened_tx.clone();
-                    let id = st.generation;
-                    let task = tokio::spawn(async move {
-                        let result = connector.open(request).await.map(Box::new);
-                        let _ = reports.send(Opened(id, result));
-                    });
-                    st.transport = Transport::Connecting { task };
-                }
-                Action::Send(transmit) => {
-                    if let Transport::Open(link) = &mut st.transport {
-                        link.queue.push_back(match transmit.message {
-                            Message::Pong(_) => Outgoing::Pong(transmit.id),
-                            Message::Ack { text, .. } => Outgoing::Ack(transmit.id, text),
-                        });
-                    }
-                }
-                Action::Deliver(delivery) => {
-                    let outcome = self.dispatcher.handle(delivery.event);
-                    let outcomes = st.outcome_tx.clone();
-                    let token = delivery.token;
-                    tokio::spawn(async move {
-                        // `handle` turns errors and panics into outcomes.
-                        let outcome = outcome.await;
-                        let _ = outcomes.send((token, outcome));
-                    });
-                }
-                Action::PauseReading => st.paused = true,
-                Action::ResumeReading => st.paused = false,
-                Action::Close => {
-                    if let Transport::Open(link) = &mut st.transport {
-                        link.queue.push_back(Outgoing::Close);
-                    }
-                }
-                Action::Disconnect => st.transport.drop_now(),
-                Action::Notify(notice) => self.notifier.notify(&notice),
-            }
-        }
-    }
-}
-
-/// Feeds what a connect attempt reported; reports of an abandoned attempt are ignored.
-fn on_opened(st: &mut State, Opened(id, result): Opened) {
-    if id != st.generation || !matches!(st.transport, Transport::Connecting { .. }) {
-        return;
-    }
-    let now = Instant::now();
-    match result {
-        Ok(ws) => {
-            st.transport = Transport::Open(Box::new(Link::new(ws)));
-            st.conn.handle_input(now, Input::Opened);
-        }
-        Err(err) => {
-            st.transport = Transport::None;
-            st.conn.handle_input(now, Input::OpenFailed(&err));
-        }
-    }
-}
-
-/// Writes and reads the open transport (only polled while one is open).
-fn poll_io(transport: &mut Transport, reading: bool, cx: &mut Context<'_>) -> Poll<Io> {
-    match transport {
-        Transport::Open(link) => link.poll_io(reading, cx),
-        _ => Poll::Pending,
-    }
-}
-
-/// Feeds what the open transport produced.
-fn on_io(st: &mut State, io: Io) {
-    let now = Instant::now();
-    let Transport::Open(link) = &mut st.transport else {
-        return;
-    };
-    let ended = match io {
-        Io::Flushed(id) => {
-            st.conn.handle_input(now, Input::Sent(id));
-            return;
-        }
-        Io::WriteFailed(err) => {
-            // After the peer's close frame, writes fail by design: report the close instead.
-            link.close.take().unwrap_or_else(|| close_info(&err, false))
-        }
-        Io::Read(Some(Ok(message))) => {
-            match message {
-                WsMessage::Text(text) => st.conn.handle_input(now, Input::Text(text.as_str())),
-                WsMessage::Binary(data) => st.conn.handle_input(now, Input::Binary(&data)),
-                // async-tungstenite has already queued the pong for this ping; the core's
-                // `Send(Pong)` that follows only flushes it (see `Link::poll_write`).
-                WsMessage::Ping(data) => st.conn.handle_input(now, Input::Ping(&data)),
-                WsMessage::Pong(data) => st.conn.handle_input(now, Input::Pong(&data)),
-                WsMessage::Close(frame) => {
-                    // Keep reading: the next read sends tungstenite's close reply and ends
-                    // the stream.
-                    link.close = Some(close_frame_info(frame.as_ref()));
-                }
-                WsMessage::Frame(_) => {}
-            }
-            return;
-        }
-        Io::Read(None) => link
-            .close
-            .take()
-            .unwrap_or_else(|| CloseInfo::clean(None, "")),
-        Io::Read(Some(Err(err))) => match link.close.take() {
-            Some(frame) if !close_info(&err, true).error => frame,
-            Some(_) | None => close_info(&err, false),
-        },
-    };
-    st.transport.drop_now();
-    st.conn.handle_input(now, Input::Closed(&ended));
 }

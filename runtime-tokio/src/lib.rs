@@ -23,7 +23,7 @@
 //!     let _ = tokio::signal::ctrl_c().await;
 //!     handle.stop(); // graceful: in-flight events finish and are acked first
 //! });
-//! client.run().await?; // Ok after a requested stop, Err(reason) when it gives up
+//! client.run().await?; // Ok after a requested stop, Err(RunError) when it gives up
 //! # Ok(())
 //! # }
 //! ```
@@ -72,8 +72,6 @@
 mod connect;
 mod driver;
 
-use std::sync::Arc;
-
 use open_event_core::AppSecret;
 pub use open_event_core::Event;
 pub use open_event_core::config::ConfigError;
@@ -82,10 +80,11 @@ pub use open_event_core::handler::AsyncHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::model;
 pub use open_event_core::stats::Stats;
-pub use open_event_transport::{BuildError, ClientHandle, Roots, TlsOptions, TransportError};
+pub use open_event_transport::{
+    BuildError, ClientHandle, Roots, RunError, TlsOptions, TransportError,
+};
 use open_event_transport::{ClientOptions, Prepared};
 
-use crate::connect::Connector;
 use crate::driver::Driver;
 
 /// Routes events by event code to async handlers (typed registration included).
@@ -115,27 +114,11 @@ impl Client {
     /// Connects and receives events until the client stops for good.
     ///
     /// # Errors
-    /// `Ok(())` after a requested stop ([`ClientHandle::stop`]); otherwise the reason it gave
-    /// up (never [`StopReason::Requested`]): the handshake was rejected (401/403), the
-    /// connection was replaced by a newer one, `max_retries` ran out, or the connection was
-    /// lost with auto reconnect off.
-    pub async fn run(self) -> Result<(), StopReason> {
-        let prepared = self.prepared;
-        let status = Arc::clone(&prepared.status);
-        let driver = Driver {
-            config: prepared.config,
-            dispatcher: Arc::new(prepared.dispatcher),
-            connector: Connector {
-                tls: prepared.tls,
-                proxy: prepared.proxy,
-            },
-            notifier: prepared.notifier,
-            seed: prepared.seed,
-            status: prepared.status,
-        };
-        let result = driver.run().await;
-        status.finish();
-        result
+    /// `Ok(())` after a requested stop ([`ClientHandle::stop`]); otherwise a [`RunError`], why
+    /// it stopped for good: the handshake was rejected (401/403), the connection was replaced by
+    /// a newer one, `max_retries` ran out, or the connection was lost with auto reconnect off.
+    pub async fn run(self) -> Result<(), RunError> {
+        Driver::new(self.prepared).run().await
     }
 }
 

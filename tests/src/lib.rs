@@ -1,10 +1,14 @@
 //! Test support for open-event-rs, used by the scenario files in `tests/tests/`: the
 //! deterministic simulation harnesses [`sim`] (one client against a scripted peer) and [`pair`]
 //! (one client against the emulator's sans-IO server, in memory), and the cross-runtime harness
-//! [`runtimes`] (real clients of every runtime crate against the loopback emulator).
+//! [`runtimes`] (real clients of every runtime crate against the loopback emulator), with its
+//! test CA ([`pki`]) and HTTP CONNECT proxy ([`proxy`]). `tests/README.md` indexes the
+//! scenario files.
 #![forbid(unsafe_code)]
 
 pub mod pair;
+pub mod pki;
+pub mod proxy;
 pub mod runtimes;
 pub mod sim;
 

@@ -16,7 +16,7 @@
 
 use std::fmt;
 use std::future::Future;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -24,12 +24,17 @@ use std::time::{Duration, Instant, SystemTime};
 
 use open_event_core::backoff::Backoff;
 use open_event_core::config::Config;
-use open_event_core::connection::{Notice, State, StopReason};
+use open_event_core::connection::{Notice, State};
 use open_event_core::stats::Stats;
 use open_event_core::{AppSecret, Event};
 use open_event_emulator::server::{EventSpec, ServerConfig};
 use open_event_emulator::{Emulator, EmulatorHandle, EmulatorOptions};
 use tokio::sync::oneshot;
+
+/// What every runtime's `run()` returns when it gives up (one type, shared by the three).
+pub use open_event_tokio::RunError;
+
+pub use crate::pki::TestPki;
 
 /// How long one scenario may take before it fails as hung.
 pub const SCENARIO_TIMEOUT: Duration = Duration::from_secs(60);
@@ -158,7 +163,8 @@ pub async fn emulator(config: impl FnOnce(ServerConfig) -> ServerConfig) -> Emul
     .expect("the emulator starts")
 }
 
-/// Starts a `wss://` emulator serving `pki`'s certificate.
+/// Starts a `wss://` emulator serving `pki`'s certificate ([`TestPki`], the one test CA of
+/// every TLS scenario).
 pub async fn tls_emulator(
     pki: &TestPki,
     config: impl FnOnce(ServerConfig) -> ServerConfig,
@@ -246,7 +252,7 @@ impl Behaviour {
 macro_rules! configure {
     ($builder:expr, $spec:expr) => {{
         let spec: &ClientSpec = $spec;
-        $builder
+        let mut builder = $builder
             .endpoint(spec.endpoint.clone())
             .reconnect_base(spec.reconnect_base)
             .reconnect_max(spec.reconnect_max)
@@ -255,7 +261,11 @@ macro_rules! configure {
             .stable_period(spec.stable_period)
             .drain_timeout(spec.drain_timeout)
             .max_retries(spec.max_retries)
-            .auto_reconnect(spec.auto_reconnect)
+            .auto_reconnect(spec.auto_reconnect);
+        if let Some((in_flight, backlog)) = spec.flow {
+            builder = builder.max_in_flight(in_flight).read_backlog(backlog);
+        }
+        builder
     }};
 }
 
@@ -276,6 +286,9 @@ macro_rules! finish_builder {
             .handler($handler);
         if let Some(ca_file) = &spec.ca_file {
             builder = builder.ca_file(ca_file.clone());
+        }
+        if let Some(proxy) = &spec.proxy {
+            builder = builder.proxy(proxy.clone());
         }
         builder.build().expect("the test client builds")
     }};
@@ -309,8 +322,14 @@ pub struct ClientSpec {
     pub max_retries: Option<u32>,
     /// Auto reconnect (default on).
     pub auto_reconnect: bool,
+    /// `max_in_flight` and `read_backlog` (default: the core's defaults).
+    pub flow: Option<(usize, usize)>,
     /// A CA file to trust in addition to the WebPKI roots.
     pub ca_file: Option<PathBuf>,
+    /// An HTTP CONNECT proxy URL (default: none, and the environment is not read).
+    pub proxy: Option<String>,
+    /// Ask for the stop before `run` is called (default off).
+    pub stop_before_run: bool,
     /// The jitter seed.
     pub seed: u64,
 }
@@ -331,7 +350,10 @@ impl ClientSpec {
             drain_timeout: Duration::from_secs(5),
             max_retries: None,
             auto_reconnect: true,
+            flow: None,
             ca_file: None,
+            proxy: None,
+            stop_before_run: false,
             seed: fresh_seed(),
         }
     }
@@ -397,7 +419,7 @@ pub struct RunningClient {
     runtime: Runtime,
     handle: Handle,
     record: Record,
-    result: Option<oneshot::Receiver<Result<(), StopReason>>>,
+    result: Option<oneshot::Receiver<Result<(), RunError>>>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -430,6 +452,9 @@ pub fn start(runtime: Runtime, spec: &ClientSpec) -> RunningClient {
                 }
             );
             let handle = Handle::Tokio(client.handle());
+            if spec.stop_before_run {
+                client.handle().stop();
+            }
             let thread = spawn.spawn(move || {
                 let rt = tokio::runtime::Builder::new_multi_thread()
                     .worker_threads(2)
@@ -466,6 +491,9 @@ pub fn start(runtime: Runtime, spec: &ClientSpec) -> RunningClient {
                 }
             );
             let handle = Handle::Async(client.handle());
+            if spec.stop_before_run {
+                client.handle().stop();
+            }
             let thread = spawn.spawn(move || {
                 let result = if runtime == Runtime::Smol {
                     smol::block_on(client.run())
@@ -493,6 +521,9 @@ pub fn start(runtime: Runtime, spec: &ClientSpec) -> RunningClient {
                 }
             );
             let handle = Handle::Blocking(client.handle());
+            if spec.stop_before_run {
+                client.handle().stop();
+            }
             let thread = spawn.spawn(move || {
                 let _ = tx.send(client.run());
             });
@@ -619,7 +650,7 @@ impl RunningClient {
     ///
     /// # Panics
     /// When `run` does not return in time, or when called twice.
-    pub async fn join(&mut self, timeout: Duration) -> Result<(), StopReason> {
+    pub async fn join(&mut self, timeout: Duration) -> Result<(), RunError> {
         let rx = self.result.as_mut().expect("joined once");
         let result = match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(result)) => result,
@@ -646,7 +677,7 @@ impl RunningClient {
     }
 
     /// Stops the client gracefully and returns `run`'s result.
-    pub async fn stop_and_join(&mut self) -> Result<(), StopReason> {
+    pub async fn stop_and_join(&mut self) -> Result<(), RunError> {
         self.stop();
         self.join(WAIT).await
     }
@@ -672,74 +703,4 @@ impl fmt::Debug for RunningClient {
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-// ----- TLS --------------------------------------------------------------------------------
-
-/// A test CA (written to a PEM file for `ca_file`) and a rustls server config for
-/// `127.0.0.1` / `localhost` whose certificate it signed. The file is removed on drop.
-pub struct TestPki {
-    /// The CA certificate's PEM file.
-    pub ca_file: PathBuf,
-    /// The emulator's TLS config.
-    pub server: Arc<rustls::ServerConfig>,
-}
-
-impl TestPki {
-    /// A fresh CA and a server certificate signed by it; `label` names the PEM file.
-    pub fn new(label: &str) -> Self {
-        static FILES: AtomicU64 = AtomicU64::new(0);
-        let serial = FILES.fetch_add(1, Ordering::Relaxed);
-        // Distinct names: a CA that only shares the name of the real issuer is a different
-        // failure (a bad signature) from an unknown issuer.
-        let (ca_pem, issuer) = test_ca(&format!("open-event-tests {label} CA {serial}"));
-        let leaf_key = rcgen::KeyPair::generate().expect("a leaf key");
-        let leaf =
-            rcgen::CertificateParams::new(vec!["127.0.0.1".to_owned(), "localhost".to_owned()])
-                .expect("leaf params")
-                .signed_by(&leaf_key, &issuer)
-                .expect("the leaf certificate");
-        let ca_file = std::env::temp_dir().join(format!(
-            "open-event-tests-{label}-{}-{serial}.pem",
-            std::process::id(),
-        ));
-        std::fs::write(&ca_file, ca_pem).expect("the CA file is written");
-        let key = rustls::pki_types::PrivateKeyDer::try_from(leaf_key.serialize_der())
-            .expect("the leaf key as DER");
-        let server = rustls::ServerConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .expect("TLS versions")
-        .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)
-        .expect("the server TLS config");
-        Self {
-            ca_file,
-            server: Arc::new(server),
-        }
-    }
-
-    /// The CA file's path.
-    pub fn ca_file(&self) -> &Path {
-        &self.ca_file
-    }
-}
-
-impl Drop for TestPki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.ca_file);
-    }
-}
-
-/// A self-signed CA named `name`: its PEM and the issuer to sign leaves with.
-fn test_ca(name: &str) -> (String, rcgen::Issuer<'static, rcgen::KeyPair>) {
-    let key = rcgen::KeyPair::generate().expect("a CA key");
-    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("CA params");
-    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
-    let cert = params.self_signed(&key).expect("the CA certificate");
-    (cert.pem(), rcgen::Issuer::new(params, key))
 }

@@ -1,4 +1,6 @@
-//! Events, acks, heartbeats and bad input against the loopback emulator, on every runtime.
+//! Events, acks, heartbeats and bad input against the loopback emulator, on every runtime: an
+//! ack leaves when its handler returns (not with the next frame), and a full backlog pauses
+//! reading until the handlers catch up.
 
 use std::time::{Duration, Instant};
 
@@ -254,7 +256,90 @@ async fn a_slow_handler_delays_neither_pongs_nor_other_acks(runtime: Runtime) {
     assert_eq!(client.stop_and_join().await, Ok(()), "[{runtime}]");
 }
 
+async fn an_ack_leaves_when_its_handler_returns(runtime: Runtime) {
+    // The server sends nothing after the event (no pings within the test), so the ack cannot
+    // ride on a later frame: the handler's outcome must wake the loop by itself.
+    let emu = emulator(|s| s.ping_interval(Duration::from_secs(3600))).await;
+    let spec = ClientSpec {
+        pong_timeout: Duration::from_secs(3600),
+        ..ClientSpec::for_emulator(&emu)
+    };
+    let mut client = start(runtime, &spec);
+    emu.wait_for_connections(1, WAIT).await.unwrap();
+    for _ in 0..3 {
+        // The handler returns after the loop went idle on its read.
+        emu.push_event(Behaviour::sleep_ms(50).event()).unwrap();
+    }
+    emu.wait_for_acks(3, WAIT).await.unwrap();
+    assert!(
+        emu.report().connections[0].pings.is_empty(),
+        "[{runtime}] the server pinged"
+    );
+    assert_eq!(client.stop_and_join().await, Ok(()), "[{runtime}]");
+}
+
+async fn a_full_backlog_pauses_reading_until_handlers_catch_up(runtime: Runtime) {
+    let sleep = ms(800);
+    let emu = emulator(|s| s.ping_interval(ms(100))).await;
+    let spec = ClientSpec {
+        flow: Some((1, 1)),
+        ..ClientSpec::for_emulator(&emu)
+    };
+    let mut client = start(runtime, &spec);
+    emu.wait_for_connections(1, WAIT).await.unwrap();
+    // One delivery in flight, one in the backlog: then the client stops reading.
+    let slow = emu.push_event(Behaviour::Sleep(sleep).event()).unwrap();
+    let queued: Vec<String> = (0..2)
+        .map(|_| emu.push_event(Behaviour::Ok.event()).unwrap())
+        .collect();
+    emu.wait_for_acks(3, WAIT).await.unwrap();
+
+    let report = emu.report();
+    let slow_ack = only_ack(&report, &slow, runtime).clone();
+    for nonce in &queued {
+        assert!(
+            only_ack(&report, nonce, runtime).at >= slow_ack.at,
+            "[{runtime}]"
+        );
+    }
+    // Pings sent while reading was paused (well inside the handler's sleep) stay unread and
+    // unanswered until the handler returned; then each gets its one pong.
+    let started = slow_ack.at - slow_ack.latency.expect("our nonce");
+    let while_paused = |p: &&open_event_emulator::server::PingRecord| {
+        p.sent_at >= started + ms(200) && p.sent_at + ms(200) <= slow_ack.at
+    };
+    emu.wait_for(
+        |r| {
+            r.connections[0]
+                .pings
+                .iter()
+                .filter(while_paused)
+                .all(|p| !p.pongs.is_empty())
+        },
+        WAIT,
+    )
+    .await
+    .unwrap();
+    let report = emu.report();
+    let paused: Vec<_> = report.connections[0]
+        .pings
+        .iter()
+        .filter(while_paused)
+        .collect();
+    assert!(!paused.is_empty(), "[{runtime}] no ping while paused");
+    for ping in paused {
+        assert_eq!(ping.pongs.len(), 1, "[{runtime}] {ping:?}");
+        assert!(
+            ping.pongs[0] + ms(10) >= slow_ack.at,
+            "[{runtime}] a ping sent while paused was answered before the handler returned"
+        );
+    }
+    assert_eq!(client.stop_and_join().await, Ok(()), "[{runtime}]");
+}
+
 runtime_tests!(
+    an_ack_leaves_when_its_handler_returns,
+    a_full_backlog_pauses_reading_until_handlers_catch_up,
     events_are_acked_and_failures_are_acked_500,
     exactly_one_pong_per_ping,
     every_malformed_frame_is_survived,

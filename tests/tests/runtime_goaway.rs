@@ -7,7 +7,8 @@ use open_event_emulator::EmulatorHandle;
 use open_event_emulator::server::{ConnectionEnd, PreviousEnd, ReconnectDelay};
 use open_event_tests::runtime_tests;
 use open_event_tests::runtimes::{
-    Behaviour, ClientSpec, EARLY, RunningClient, Runtime, SLACK, WAIT, emulator, ms, start,
+    Behaviour, ClientSpec, EARLY, RunError, RunningClient, Runtime, SLACK, WAIT, emulator, ms,
+    start,
 };
 
 /// The reconnect that followed connection `id`.
@@ -102,7 +103,7 @@ async fn connection_replaced_stops_without_reconnecting(runtime: Runtime) {
     // A second client of the same app takes over.
     let mut second = start(runtime, &spec);
     match first.join(WAIT).await {
-        Err(StopReason::ConnectionReplaced { message }) => {
+        Err(RunError::ConnectionReplaced { message }) => {
             assert!(
                 message.contains("newer connection"),
                 "[{runtime}] {message}"

@@ -4,7 +4,7 @@
 use open_event_core::connection::{DisconnectCause, Notice, OpenError, State, StopReason};
 use open_event_emulator::server::{ConnectionEnd, HandshakeResult};
 use open_event_tests::runtime_tests;
-use open_event_tests::runtimes::{ClientSpec, Runtime, WAIT, emulator, ms, start};
+use open_event_tests::runtimes::{ClientSpec, RunError, Runtime, WAIT, emulator, ms, start};
 
 async fn correct_handshake_is_accepted(runtime: Runtime) {
     let emu = emulator(|s| s.ping_interval(ms(50))).await;
@@ -65,7 +65,7 @@ async fn wrong_secret_is_rejected_once(runtime: Runtime) {
     };
     let mut client = start(runtime, &spec);
     match client.join(WAIT).await {
-        Err(StopReason::AuthRejected { status: 401, hint }) => {
+        Err(RunError::AuthRejected { status: 401, hint }) => {
             assert!(hint.contains("app secret"), "[{runtime}] {hint}");
         }
         other => panic!("[{runtime}] expected AuthRejected 401, got {other:?}"),

@@ -1,6 +1,6 @@
 //! Lost connections against the loopback emulator, on every runtime: abrupt drops are followed
 //! by backoff delays, a silent server trips the liveness timeout, and events in flight at a drop
-//! are redelivered without loss or double handling.
+//! are redelivered without loss or double handling; refused connects use up `max_retries`.
 
 use std::collections::HashMap;
 
@@ -9,7 +9,7 @@ use open_event_emulator::EmulatorHandle;
 use open_event_emulator::server::{ConnectionEnd, PreviousEnd};
 use open_event_tests::runtime_tests;
 use open_event_tests::runtimes::{
-    Behaviour, ClientSpec, EARLY, Runtime, SLACK, WAIT, emulator, ms, start,
+    Behaviour, ClientSpec, EARLY, RunError, Runtime, SLACK, WAIT, emulator, ms, start,
 };
 
 /// The delay the emulator saw between the end of connection `id` and the next handshake.
@@ -264,7 +264,35 @@ async fn redelivery_after_a_drop_loses_nothing_and_handles_nothing_twice(runtime
     assert_eq!(client.stop_and_join().await, Ok(()), "[{runtime}]");
 }
 
+async fn refused_connections_use_up_the_retries(runtime: Runtime) {
+    let emu = emulator(|s| s).await;
+    let closed = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = closed.local_addr().unwrap().port();
+    drop(closed);
+    let spec = ClientSpec {
+        endpoint: format!("ws://127.0.0.1:{port}/v7/event/ws"),
+        max_retries: Some(2),
+        reconnect_base: ms(20),
+        ..ClientSpec::for_emulator(&emu)
+    };
+    let mut client = start(runtime, &spec);
+    match client.join(WAIT).await {
+        // The first attempt and two retries.
+        Err(RunError::RetriesExhausted { attempts: 3, last }) => {
+            let text = last.to_string();
+            assert!(
+                text.contains("TCP connect to") && text.contains(&port.to_string()),
+                "[{runtime}] {text}"
+            );
+        }
+        other => panic!("[{runtime}] expected RetriesExhausted, got {other:?}"),
+    }
+    let stats = client.stats();
+    assert_eq!((stats.connects, stats.reconnects), (0, 2), "[{runtime}]");
+}
+
 runtime_tests!(
+    refused_connections_use_up_the_retries,
     abrupt_drops_follow_the_backoff,
     a_silent_server_trips_the_liveness_timeout,
     redelivery_after_a_drop_loses_nothing_and_handles_nothing_twice,

@@ -1,5 +1,6 @@
 //! Graceful stop against the loopback emulator, on every runtime: in-flight events are acked
-//! before the close frame, within `drain_timeout`.
+//! before the close frame, within `drain_timeout`; a stop before `run` or during a connect
+//! attempt ends `run` with `Ok` at once.
 
 use std::time::Instant;
 
@@ -109,7 +110,51 @@ async fn stop_gives_up_on_handlers_after_the_drain_timeout(runtime: Runtime) {
     );
 }
 
+async fn a_stop_before_run_returns_ok_without_connecting(runtime: Runtime) {
+    let emu = emulator(|s| s).await;
+    let spec = ClientSpec {
+        stop_before_run: true,
+        ..ClientSpec::for_emulator(&emu)
+    };
+    let mut client = start(runtime, &spec);
+    assert_eq!(client.join(WAIT).await, Ok(()), "[{runtime}]");
+    assert_eq!(client.state(), State::Stopped);
+    assert_eq!(client.stats().connects, 0, "[{runtime}]");
+    assert!(
+        matches!(
+            client.notices().as_slice(),
+            [Notice::Stopped(StopReason::Requested)]
+        ),
+        "[{runtime}] {:?}",
+        client.notices()
+    );
+}
+
+async fn a_stop_during_a_connect_attempt_abandons_it(runtime: Runtime) {
+    // A server that accepts TCP and never answers the WebSocket upgrade.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let emu = emulator(|s| s).await;
+    let spec = ClientSpec {
+        endpoint: format!("ws://127.0.0.1:{port}/v7/event/ws"),
+        connect_timeout: std::time::Duration::from_secs(30),
+        ..ClientSpec::for_emulator(&emu)
+    };
+    let mut client = start(runtime, &spec);
+    let (_held, _) = tokio::time::timeout(WAIT, listener.accept())
+        .await
+        .expect("the client dials")
+        .unwrap();
+    assert_eq!(client.state(), State::Connecting);
+    client.stop();
+    // Well before `connect_timeout`: the attempt is dropped, not waited for.
+    assert_eq!(client.join(WAIT).await, Ok(()), "[{runtime}]");
+    assert_eq!(client.stats().connects, 0, "[{runtime}]");
+}
+
 runtime_tests!(
     stop_acks_in_flight_events_before_closing,
     stop_gives_up_on_handlers_after_the_drain_timeout,
+    a_stop_before_run_returns_ok_without_connecting,
+    a_stop_during_a_connect_attempt_abandons_it,
 );

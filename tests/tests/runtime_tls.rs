@@ -5,7 +5,7 @@
 use open_event_core::connection::{DisconnectCause, Notice, OpenError, StopReason};
 use open_event_tests::runtime_tests;
 use open_event_tests::runtimes::{
-    Behaviour, ClientSpec, Runtime, TestPki, WAIT, ms, start, tls_emulator,
+    Behaviour, ClientSpec, RunError, Runtime, TestPki, WAIT, ms, start, tls_emulator,
 };
 
 async fn wss_with_the_test_ca_works(runtime: Runtime) {
@@ -58,7 +58,7 @@ async fn an_untrusted_certificate_fails_clearly(runtime: Runtime) {
     };
     let mut client = start(runtime, &spec);
     let reason = match client.join(WAIT).await {
-        Err(reason @ StopReason::RetriesExhausted { attempts: 1, .. }) => reason,
+        Err(reason @ RunError::RetriesExhausted { attempts: 1, .. }) => reason,
         other => panic!("[{runtime}] expected RetriesExhausted after one attempt, got {other:?}"),
     };
     let text = reason.to_string();

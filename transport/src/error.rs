@@ -43,7 +43,7 @@ pub enum TransportError {
     },
     /// rustls refused the configuration.
     #[error("cannot build the TLS configuration: {0}")]
-    Tls(rustls::Error),
+    Tls(#[source] rustls::Error),
     /// The endpoint URL cannot be connected to.
     #[error("the endpoint {url} {problem}; use a ws:// or wss:// URL with a host")]
     Endpoint {
@@ -290,6 +290,19 @@ mod tests {
             info.reason
         );
         assert!(!close_info(&tungstenite::Error::ConnectionClosed, false).error);
+    }
+
+    #[test]
+    fn nested_causes_are_sources() {
+        use std::error::Error as _;
+        let err = TransportError::Tls(rustls::Error::General("no suites".into()));
+        let source = err.source().expect("the rustls error is the source");
+        assert!(source.downcast_ref::<rustls::Error>().is_some(), "{source}");
+        let err = TransportError::CaFile {
+            path: "/x.pem".into(),
+            source: io::ErrorKind::NotFound.into(),
+        };
+        assert!(err.source().is_some());
     }
 
     #[test]

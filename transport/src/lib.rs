@@ -13,6 +13,8 @@
 //! | [`log_notice`], [`Notifier`] | the core's notices logged with `tracing`, identically on every runtime, and passed to the application's callback |
 //! | [`ClientOptions`], [`Prepared`], [`BuildError`], [`delegate_client_setters!`] | every runtime's `ClientBuilder`: its settings, their setters and the checks of `build` |
 //! | [`StatusBoard`], [`ClientHandle`] | the stop request and the state and counters a running client shows its handles |
+//! | [`drive`] | the driver skeleton, and the protocol steps of the drive loop, once for every runtime (close frame, end-of-stream classification, outcome completion, `run()`'s result) |
+//! | [`RunError`] | what every runtime's `run()` returns when it gives up |
 //!
 //! # Example: the pieces of one connect attempt
 //!
@@ -43,11 +45,13 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+pub mod drive;
 mod error;
 mod notice;
 mod options;
 mod proxy;
 mod request;
+mod run;
 mod status;
 mod target;
 mod tls;
@@ -60,6 +64,7 @@ pub use notice::{Notifier, log_notice};
 pub use options::{BuildError, ClientOptions, Prepared};
 pub use proxy::{Proxy, ProxyOptions, connect_request, parse_connect_response};
 pub use request::{USER_AGENT, client_request, websocket_config};
+pub use run::RunError;
 pub use status::{ClientHandle, StatusBoard};
 pub use target::Target;
 pub use tls::{Roots, TlsOptions};

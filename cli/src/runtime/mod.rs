@@ -10,9 +10,10 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
-use open_event_core::connection::{Notice, StopReason};
+use open_event_core::connection::Notice;
 use open_event_core::stats::Stats;
 use open_event_core::{Credentials, Event};
+use open_event_tokio::RunError;
 use open_event_tokio::{BuildError, ClientHandle};
 
 use crate::args::{ConnectionArgs, RuntimeKind};
@@ -47,7 +48,7 @@ pub(crate) struct ClientSpec {
 #[derive(Debug)]
 pub(crate) struct Finished {
     /// `Ok` after a requested stop.
-    pub(crate) result: Result<(), StopReason>,
+    pub(crate) result: Result<(), RunError>,
     /// The client's counters at the end.
     pub(crate) stats: Stats,
 }
@@ -83,7 +84,7 @@ fn build_failure(err: BuildError) -> Failure {
 fn run_armed(
     handle: ClientHandle,
     stopper: &Stopper,
-    run: impl FnOnce() -> Result<(), StopReason>,
+    run: impl FnOnce() -> Result<(), RunError>,
 ) -> Finished {
     let stop = handle.clone();
     stopper.arm(move || stop.stop());

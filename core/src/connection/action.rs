@@ -217,7 +217,7 @@ pub enum Notice {
 pub enum DisconnectCause {
     /// The connect attempt failed.
     #[error("connect failed: {0}")]
-    ConnectFailed(OpenError),
+    ConnectFailed(#[source] OpenError),
     /// The connect attempt did not finish within `connect_timeout`.
     #[error("connect timed out after {0:?}")]
     ConnectTimeout(Duration),
@@ -271,11 +271,12 @@ pub enum StopReason {
         /// Consecutive failed attempts, the first one included (`max_retries + 1`).
         attempts: u32,
         /// Why the last one failed.
+        #[source]
         last: DisconnectCause,
     },
     /// The transport was lost and auto reconnect is off.
     #[error("the connection was lost ({0}) and auto reconnect is off")]
-    ConnectionLost(DisconnectCause),
+    ConnectionLost(#[source] DisconnectCause),
 }
 
 impl StopReason {

@@ -1,4 +1,4 @@
-//! (i) A delivery running past the delivery budget is reported.
+//! A delivery running past the delivery budget is reported.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! (l) Every counter moves with what happened.
+//! Every counter moves with what happened.
 
 use std::time::Duration;
 

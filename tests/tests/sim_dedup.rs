@@ -1,4 +1,4 @@
-//! (g) A nonce seen again within the window is not delivered twice; it is acked with the first
+//! A nonce seen again within the window is not delivered twice; it is acked with the first
 //! outcome once that is known.
 
 use std::time::Duration;

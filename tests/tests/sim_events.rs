@@ -1,4 +1,4 @@
-//! (e) verify → decrypt → deliver; an invalid event is never delivered, is counted by reason,
+//! verify → decrypt → deliver; an invalid event is never delivered, is counted by reason,
 //! is reported, and is not acked.
 
 use open_event_core::codec::RejectKind;

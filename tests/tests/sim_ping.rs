@@ -1,4 +1,4 @@
-//! (d) Each ping is answered with exactly one pong carrying its payload.
+//! Each ping is answered with exactly one pong carrying its payload.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! (k) Graceful close: stop taking events, drain in-flight deliveries (bounded), send their acks,
+//! Graceful close: stop taking events, drain in-flight deliveries (bounded), send their acks,
 //! close the WebSocket, then a final Stopped notice. Terminal states are sticky.
 
 use std::time::Duration;

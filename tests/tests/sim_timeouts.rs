@@ -1,4 +1,4 @@
-//! (b) The open and every send are bounded by timeouts; a miss means the transport is dead.
+//! The open and every send are bounded by timeouts; a miss means the transport is dead.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! (h) In-flight deliveries are bounded; past the bound events queue in a bounded backlog, then
+//! In-flight deliveries are bounded; past the bound events queue in a bounded backlog, then
 //! the adapter is told to pause reading. Pings, GoAway and close are still handled promptly.
 
 use std::time::Duration;

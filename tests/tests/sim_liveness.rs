@@ -1,4 +1,4 @@
-//! (c) Any frame from the server is proof of life; `pong_timeout` of silence kills the transport.
+//! Any frame from the server is proof of life; `pong_timeout` of silence kills the transport.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! (f) A delivery's outcome becomes an ack on the transport that carried the event; an outcome
+//! A delivery's outcome becomes an ack on the transport that carried the event; an outcome
 //! arriving after that transport died sends nothing and is counted.
 
 use std::time::Duration;

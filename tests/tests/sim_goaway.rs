@@ -1,4 +1,4 @@
-//! (j) GoAway handling per PROTOCOL.md §2; the close after a GoAway is expected.
+//! GoAway handling per PROTOCOL.md §2; the close after a GoAway is expected.
 
 use std::time::Duration;
 

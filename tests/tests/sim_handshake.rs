@@ -1,4 +1,4 @@
-//! (a) Connect with signed headers; Connected on open; 401/403 stop for good with a hint;
+//! Connect with signed headers; Connected on open; 401/403 stop for good with a hint;
 //! 429, 5xx and network errors reconnect with backoff.
 
 use std::time::{Duration, SystemTime};

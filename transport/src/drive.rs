@@ -1,0 +1,204 @@
+//! The steps every runtime's drive loop takes the same way, and the skeleton they share.
+//!
+//! # The driver skeleton
+//!
+//! `runtime-tokio/src/driver.rs`, `runtime-async-std/src/driver.rs` and
+//! `runtime-blocking/src/driver.rs` are written to one shape, so that two of them side by side
+//! differ only where their runtimes do:
+//!
+//! 1. `Link { Down, Connecting, Up }`: the transport as the driver sees it. `Up` holds the
+//!    open WebSocket, its write state and a [`PeerClose`].
+//! 2. `Driver`: the `Connection`, the link, `attempt` (the id of the newest connect attempt;
+//!    a report naming an older one is dropped), `paused` (the core asked to stop reading),
+//!    `stop_seen` (the handle's stop request was passed to the core), and the runtime's
+//!    channels. Built by `Driver::new(prepared)` from the [`Prepared`](crate::Prepared) client;
+//!    `Client::run` is `Driver::new(prepared).run()` and nothing else.
+//! 3. `run`: until the core is stopped, `check_stop`, wait for the first of the sources (a
+//!    connect attempt's report, a read, a flush, a handler's outcome, the core's deadline),
+//!    feed it, `drain`; then [`finish`], which publishes the last state and returns
+//!    [`run_result`].
+//! 4. The inputs, each followed by `drain`: `on_opened` (a connect attempt's report),
+//!    `on_read` (a message), `on_flushed` (everything up to a send is out), `on_ended` (the
+//!    stream ended or failed: drop the link, feed `Input::Closed`), `on_outcome` (a handler
+//!    finished: [`complete`]), and the timer (`handle_timeout`).
+//! 5. `drain` performs every queued action in order with `perform`: `connect`, `send`,
+//!    `deliver`, `pause`/`resume`, `close`, `drop_link`, notify.
+//!
+//! What is protocol or policy is here, once: our close frame ([`close_frame`]), how a stream's
+//! end is classified ([`PeerClose`]), what `Action::Close` means with no link open
+//! ([`nothing_to_close`]), how a handler's outcome is completed and a misuse logged
+//! ([`complete`]), and what `run()` returns ([`run_result`]).
+
+use std::time::Instant;
+
+use open_event_core::connection::{CloseInfo, Connection, DeliveryToken, Input, Outcome};
+use tungstenite::protocol::CloseFrame;
+use tungstenite::protocol::frame::coding::CloseCode;
+
+use crate::error::close_info;
+use crate::run::RunError;
+use crate::status::StatusBoard;
+
+/// Our close frame, the same on every runtime: code 1000 (normal), no reason.
+pub fn close_frame() -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::Normal,
+        reason: "".into(),
+    }
+}
+
+/// The peer's close frame, once one arrived, and how the stream's end is reported to the core.
+///
+/// - After the peer's close frame, whatever ends the stream (its end, a read or write error of
+///   the teardown, e.g. a TLS EOF without `close_notify`) is a clean close with the frame's
+///   code and reason.
+/// - A stream that ends without a close frame is a transport error ("the connection ended
+///   without a close frame"); an error without a close frame is described by
+///   [`close_info`].
+///
+/// ```
+/// use open_event_transport::drive::PeerClose;
+///
+/// let mut peer = PeerClose::default();
+/// assert!(peer.ended().error);
+/// peer.close_frame(None);
+/// assert!(!peer.ended().error);
+/// ```
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PeerClose {
+    frame: Option<CloseInfo>,
+}
+
+impl PeerClose {
+    /// The peer's close frame (or a close without one) arrived.
+    pub fn close_frame(&mut self, frame: Option<&CloseFrame>) {
+        self.frame = Some(crate::error::close_frame_info(frame));
+    }
+
+    /// Whether the peer's close frame arrived.
+    pub fn seen(&self) -> bool {
+        self.frame.is_some()
+    }
+
+    /// How the stream ended when it simply ended (EOF, or right after the close frame).
+    pub fn ended(&mut self) -> CloseInfo {
+        self.frame
+            .take()
+            .unwrap_or_else(|| CloseInfo::error("the connection ended without a close frame"))
+    }
+
+    /// How the stream ended when a read or write failed with `err`.
+    pub fn failed(&mut self, err: &tungstenite::Error) -> CloseInfo {
+        self.frame.take().unwrap_or_else(|| close_info(err, false))
+    }
+}
+
+/// `Action::Close` arrived with no link open. The core emits `Close` only while it believes a
+/// transport is up, so the link is gone without the core having noticed yet (or it noticed in
+/// the same drain and the `Close` is stale): every runtime then reports the transport closed,
+/// so the core finishes its close at once instead of waiting for its close timer (a stale
+/// report is ignored by the core).
+pub fn nothing_to_close(conn: &mut Connection, now: Instant) {
+    conn.handle_input(now, Input::Closed(&CloseInfo::clean(None, "")));
+}
+
+/// Feeds one handler's outcome to the core. Every token comes from this connection and is
+/// completed once, so a `UsageError` is a bug of the driver: it is logged at `error` (on every
+/// runtime) and the loop goes on.
+pub fn complete(conn: &mut Connection, now: Instant, token: DeliveryToken, outcome: Outcome) {
+    if let Err(err) = conn.complete(now, token, outcome) {
+        tracing::error!(target: "open_event", error = %err, "handler outcome not accepted");
+    }
+}
+
+/// What `run()` returns once the core stopped: [`Connection::result`] without the
+/// `Requested` case (`Ok`). A connection that has not stopped yields `Ok` too (the drivers
+/// only call this after the core stopped).
+pub fn run_result(conn: &Connection) -> Result<(), RunError> {
+    match conn.result() {
+        Some(Err(reason)) => RunError::from_stop(reason).map_or(Ok(()), Err),
+        Some(Ok(())) | None => Ok(()),
+    }
+}
+
+/// The end of `run()`: publishes the final state and counters, marks the board finished (the
+/// handles report stopped) and returns [`run_result`].
+pub fn finish(conn: &Connection, status: &StatusBoard) -> Result<(), RunError> {
+    status.publish(conn.state(), conn.stats());
+    status.finish();
+    run_result(conn)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use open_event_core::config::Config;
+    use open_event_core::connection::{Action, OpenError, State};
+
+    use super::*;
+
+    #[test]
+    fn the_peer_close_decides_how_the_stream_ended() {
+        let mut peer = PeerClose::default();
+        let info = peer.ended();
+        assert!(
+            info.error && info.reason.contains("without a close frame"),
+            "{info}"
+        );
+        let eof = tungstenite::Error::Io(std::io::ErrorKind::UnexpectedEof.into());
+        assert!(peer.failed(&eof).error);
+
+        let frame = CloseFrame {
+            code: CloseCode::Away,
+            reason: "bye".into(),
+        };
+        peer.close_frame(Some(&frame));
+        assert!(peer.seen());
+        assert_eq!(peer.clone().ended(), CloseInfo::clean(Some(1001), "bye"));
+        assert_eq!(peer.failed(&eof), CloseInfo::clean(Some(1001), "bye"));
+        assert!(!peer.seen(), "taken once");
+        assert_eq!(u16::from(close_frame().code), 1000);
+    }
+
+    fn open_connection() -> Connection {
+        let config = Arc::new(Config::builder("AK123456", "sk098765").build().unwrap());
+        let now = Instant::now();
+        let mut conn = Connection::new(config, now, 1);
+        while conn.poll_action().is_some() {}
+        conn.handle_input(now, Input::Opened);
+        while conn.poll_action().is_some() {}
+        conn
+    }
+
+    #[test]
+    fn nothing_to_close_finishes_the_close_at_once() {
+        let mut conn = open_connection();
+        let now = Instant::now();
+        conn.close(now);
+        let actions: Vec<Action> = std::iter::from_fn(|| conn.poll_action()).collect();
+        assert!(
+            actions.iter().any(|a| matches!(a, Action::Close)),
+            "{actions:?}"
+        );
+        nothing_to_close(&mut conn, now);
+        assert_eq!(conn.state(), State::Stopped);
+        assert_eq!(run_result(&conn), Ok(()));
+    }
+
+    #[test]
+    fn run_result_maps_a_stop_for_good_to_its_error() {
+        let config = Arc::new(Config::builder("AK123456", "sk098765").build().unwrap());
+        let now = Instant::now();
+        let mut conn = Connection::new(config, now, 1);
+        assert_eq!(run_result(&conn), Ok(()));
+        conn.handle_input(now, Input::OpenFailed(&OpenError::Status { status: 401 }));
+        assert!(matches!(
+            run_result(&conn),
+            Err(RunError::AuthRejected { status: 401, .. })
+        ));
+        let status = Arc::new(StatusBoard::new());
+        assert!(finish(&conn, &status).is_err());
+        assert!(status.handle().is_stopped());
+    }
+}
