@@ -10,7 +10,7 @@ use open_event_core::config::{Config, DEFAULT_ENDPOINT};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::{ConnectionArgs, ListenArgs};
+use crate::args::{ConnectionArgs, ListenArgs, RuntimeKind};
 use crate::credentials::{self, Prompt};
 use crate::duration::human;
 use crate::environment;
@@ -19,7 +19,7 @@ use crate::failure::{Failure, cause_hint};
 use crate::filter::EventFilter;
 use crate::record::{EventRecord, readable};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
-use crate::sink::{Output, Sink, SinkError};
+use crate::sink::{Output, Sink, SinkError, Written};
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream, plural};
 
@@ -82,8 +82,9 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         fatal: Mutex::new(None),
         hinted: AtomicBool::new(false),
     });
-    if exec.is_none() && connection.max_in_flight.is_none() {
-        // Printing is all there is to do: one at a time keeps the output in arrival order.
+    if exec.is_none() && connection.max_in_flight.is_none() && !calls_in_order(args.runtime) {
+        // The blocking runtime calls handlers on its worker threads: one at a time keeps the
+        // output in arrival order there.
         connection.max_in_flight = Some(1);
     }
     let spec = ClientSpec {
@@ -112,6 +113,16 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             &reason,
             listener.hinted.load(Ordering::SeqCst),
         )),
+    }
+}
+
+/// Whether `kind` calls the handler (not its future) on the client's loop in delivery order,
+/// which is what lets [`Listener::take`] queue the output in arrival order with several events
+/// in flight.
+fn calls_in_order(kind: RuntimeKind) -> bool {
+    match kind {
+        RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => true,
+        RuntimeKind::Blocking => false,
     }
 }
 
@@ -189,31 +200,56 @@ struct Listener {
     hinted: AtomicBool,
 }
 
+/// An event taken by [`Listener::take`]: refused, or its write queued.
+enum Taken {
+    /// Over `--max-events`: acked 500 with this text.
+    Refused(String),
+    /// Its output is queued; `n` counts the events taken.
+    Queued {
+        n: u64,
+        line: String,
+        written: Written,
+    },
+}
+
 impl Listener {
-    async fn handle_event(&self, event: Event) -> Result<(), String> {
+    /// The part of handling that runs where the runtime calls the handler: counts the event
+    /// and queues its output. tokio, async-std and smol call it on the client's loop in
+    /// delivery order, so the output keeps arrival order whatever `max_in_flight` is.
+    fn take(&self, event: &Event) -> Taken {
         let n = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.max_events
             && n > max
         {
-            return Err(format!(
+            return Taken::Refused(format!(
                 "openevent is stopping (--max-events {max} reached); deliver it again later"
             ));
         }
-        let line = EventRecord::new(&event).to_line();
+        let line = EventRecord::new(event).to_line();
         let mut output = Output {
             stdout: if self.quiet {
                 Vec::new()
             } else if self.json {
                 line.clone().into_bytes()
             } else {
-                readable(&event, self.stdout_palette, "  ").into_bytes()
+                readable(event, self.stdout_palette, "  ").into_bytes()
             },
             ..Output::default()
         };
         if self.record_file {
             output.file = line.clone().into_bytes();
         }
-        if let Err(err) = self.sink.write(output).await {
+        let written = self.sink.submit(output);
+        Taken::Queued { n, line, written }
+    }
+
+    /// The rest: waits for the write, runs `--exec`; the verdict is the ack.
+    async fn finish(&self, event: Event, taken: Taken) -> Result<(), String> {
+        let (n, line, written) = match taken {
+            Taken::Refused(text) => return Err(text),
+            Taken::Queued { n, line, written } => (n, line, written),
+        };
+        if let Err(err) = written.done().await {
             return Err(self.output_failed(err));
         }
         let verdict = match &self.exec {
@@ -387,7 +423,8 @@ impl Listener {
 
 impl App for Listener {
     fn handle(self: Arc<Self>, event: Event) -> HandlerFuture {
-        Box::pin(async move { self.handle_event(event).await })
+        let taken = self.take(&event);
+        Box::pin(async move { self.finish(event, taken).await })
     }
 
     fn notice(&self, notice: &Notice) {

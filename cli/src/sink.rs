@@ -1,6 +1,8 @@
 //! The output thread: it owns stdout and the `--output` file, so a slow or stuck reader never
 //! blocks a runtime's loop; handlers await the result of their write (so an event is acked only
-//! once it was written, and a closed stdout is noticed by the event that hit it).
+//! once it was written, and a closed stdout is noticed by the event that hit it). Writes are made
+//! in the order they were queued ([`Sink::submit`]); the thread takes every queued write at once
+//! and writes and flushes each stream once per batch.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -43,10 +45,25 @@ struct Job {
     done: oneshot::Sender<Result<(), SinkError>>,
 }
 
+/// Jobs the output thread takes in one go at most (they are written with one `write` per
+/// stream, then flushed once).
+const BATCH: usize = 256;
+
 /// A handle to the output thread.
 #[derive(Debug)]
 pub(crate) struct Sink {
     jobs: mpsc::Sender<Job>,
+}
+
+/// A queued write; [`Written::done`] resolves once it was flushed (or failed).
+#[derive(Debug)]
+pub(crate) struct Written(oneshot::Receiver<Result<(), SinkError>>);
+
+impl Written {
+    /// The result of the write.
+    pub(crate) async fn done(self) -> Result<(), SinkError> {
+        self.0.await.unwrap_or(Err(SinkError::Gone))
+    }
 }
 
 impl Sink {
@@ -71,57 +88,113 @@ impl Sink {
         Ok(Self { jobs })
     }
 
+    /// Queues `output` now: writes are made in the order they are queued.
+    pub(crate) fn submit(&self, output: Output) -> Written {
+        let (done, result) = oneshot::channel();
+        // A failed send drops `done`: `Written::done` then says the thread is gone.
+        let _ = self.jobs.send(Job { output, done });
+        Written(result)
+    }
+
     /// Writes `output`; resolves once it is flushed (or failed).
     pub(crate) async fn write(&self, output: Output) -> Result<(), SinkError> {
-        let (done, result) = oneshot::channel();
-        if self.jobs.send(Job { output, done }).is_err() {
-            return Err(SinkError::Gone);
-        }
-        result.await.unwrap_or(Err(SinkError::Gone))
+        self.submit(output).done().await
     }
 }
 
-fn writer(rx: &mpsc::Receiver<Job>, mut file: Option<(PathBuf, File)>) {
-    let mut stdout_closed = false;
+/// The output thread's streams and the buffers it gathers a batch in (kept between batches).
+struct Streams {
+    file: Option<(PathBuf, File)>,
+    stdout_closed: bool,
+    buffer: Vec<u8>,
+}
+
+fn writer(rx: &mpsc::Receiver<Job>, file: Option<(PathBuf, File)>) {
+    let mut streams = Streams {
+        file,
+        stdout_closed: false,
+        buffer: Vec::new(),
+    };
+    let mut batch = Vec::with_capacity(BATCH);
+    let mut results = Vec::with_capacity(BATCH);
     while let Ok(job) = rx.recv() {
-        let result = write_one(&job.output, &mut file, &mut stdout_closed);
-        let _ = job.done.send(result);
+        batch.push(job);
+        while batch.len() < BATCH {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        streams.write_batch(&batch, &mut results);
+        for (job, result) in batch.drain(..).zip(results.drain(..)) {
+            let _ = job.done.send(result);
+        }
     }
 }
 
-fn write_one(
-    output: &Output,
-    file: &mut Option<(PathBuf, File)>,
-    stdout_closed: &mut bool,
-) -> Result<(), SinkError> {
-    if let Some((path, file)) = file.as_mut()
-        && !output.file.is_empty()
-    {
-        file.write_all(&output.file)
-            .and_then(|()| file.flush())
-            .map_err(|source| SinkError::File {
-                path: path.clone(),
-                source,
-            })?;
-    }
-    if !output.stderr.is_empty() {
-        // Status output: a failing stderr is not worth failing the event for.
-        let mut err = io::stderr().lock();
-        let _ = err.write_all(&output.stderr).and_then(|()| err.flush());
-    }
-    if output.stdout.is_empty() {
-        return Ok(());
-    }
-    if *stdout_closed {
-        return Err(SinkError::StdoutClosed);
-    }
-    let mut out = io::stdout().lock();
-    match out.write_all(&output.stdout).and_then(|()| out.flush()) {
-        Ok(()) => Ok(()),
-        Err(err) if err.kind() == io::ErrorKind::BrokenPipe => {
-            *stdout_closed = true;
-            Err(SinkError::StdoutClosed)
+impl Streams {
+    /// Writes every job of `batch`, in order, with one write and one flush per stream; one
+    /// result per job in `results`. A job whose file part failed is not written to stdout.
+    fn write_batch(&mut self, batch: &[Job], results: &mut Vec<Result<(), SinkError>>) {
+        results.extend(batch.iter().map(|_| Ok(())));
+        if let Some((path, file)) = self.file.as_mut() {
+            self.buffer.clear();
+            for job in batch {
+                self.buffer.extend_from_slice(&job.output.file);
+            }
+            if !self.buffer.is_empty()
+                && let Err(err) = file.write_all(&self.buffer).and_then(|()| file.flush())
+            {
+                for (job, result) in batch.iter().zip(results.iter_mut()) {
+                    if !job.output.file.is_empty() {
+                        *result = Err(SinkError::File {
+                            path: path.clone(),
+                            source: io::Error::new(err.kind(), err.to_string()),
+                        });
+                    }
+                }
+            }
         }
-        Err(err) => Err(SinkError::Stdout(err)),
+        self.buffer.clear();
+        for job in batch {
+            self.buffer.extend_from_slice(&job.output.stderr);
+        }
+        if !self.buffer.is_empty() {
+            // Status output: a failing stderr is not worth failing the events for.
+            let mut err = io::stderr().lock();
+            let _ = err.write_all(&self.buffer).and_then(|()| err.flush());
+        }
+        self.buffer.clear();
+        let mut wrote = false;
+        for (job, result) in batch.iter().zip(results.iter()) {
+            if !job.output.stdout.is_empty() && result.is_ok() {
+                self.buffer.extend_from_slice(&job.output.stdout);
+                wrote = true;
+            }
+        }
+        if !wrote {
+            return;
+        }
+        let outcome = if self.stdout_closed {
+            Err(io::ErrorKind::BrokenPipe.into())
+        } else {
+            let mut out = io::stdout().lock();
+            out.write_all(&self.buffer).and_then(|()| out.flush())
+        };
+        let Err(err) = outcome else {
+            return;
+        };
+        if err.kind() == io::ErrorKind::BrokenPipe {
+            self.stdout_closed = true;
+        }
+        for (job, result) in batch.iter().zip(results.iter_mut()) {
+            if !job.output.stdout.is_empty() && result.is_ok() {
+                *result = Err(if self.stdout_closed {
+                    SinkError::StdoutClosed
+                } else {
+                    SinkError::Stdout(io::Error::new(err.kind(), err.to_string()))
+                });
+            }
+        }
     }
 }
