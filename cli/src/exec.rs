@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
+use std::sync::{Arc, Mutex, PoisonError, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -31,6 +31,8 @@ struct Shared {
     /// Kill every running command (set at exit).
     cancel: AtomicBool,
     running: AtomicUsize,
+    /// Process groups of the commands running now (each command leads its own).
+    groups: Mutex<Vec<u32>>,
 }
 
 /// How one run ended.
@@ -130,6 +132,22 @@ impl Exec {
         }
     }
 
+    /// Kills the process group of every running command at once, without waiting: for a
+    /// forced quit, so no command outlives openevent (their events stay unacked and are
+    /// redelivered, but nothing runs twice at the same time).
+    pub(crate) fn kill_now(&self) {
+        for &group in self.groups().iter() {
+            kill_group(group);
+        }
+    }
+
+    fn groups(&self) -> std::sync::MutexGuard<'_, Vec<u32>> {
+        self.shared
+            .groups
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
     fn run_blocking(&self, stdin: Vec<u8>, env: &[(&'static str, String)]) -> ExecResult {
         let started = Instant::now();
         let mut command = Command::new("sh");
@@ -164,7 +182,10 @@ impl Exec {
         });
         let out = child.stdout.take().map(drain);
         let err = child.stderr.take().map(drain);
+        let group = child.id();
+        self.groups().push(group);
         let ending = self.wait(&mut child, started);
+        self.groups().retain(|&g| g != group);
         // A process that escaped the group may hold the pipes open: do not wait for it long.
         let deadline = Instant::now() + READ_GRACE;
         let collect = |rx: Option<mpsc::Receiver<Vec<u8>>>| {
@@ -216,14 +237,21 @@ impl Exec {
 
 /// Kills the command's whole process group (the shell and what it started), then reaps it.
 fn kill(child: &mut Child) {
+    kill_group(child.id());
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// Sends SIGKILL to the process group led by `leader` (a command's shell).
+fn kill_group(leader: u32) {
     #[cfg(unix)]
-    if let Ok(pid) = i32::try_from(child.id()) {
+    if let Ok(pid) = i32::try_from(leader) {
         use nix::sys::signal::{Signal, killpg};
         use nix::unistd::Pid;
         let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    #[cfg(not(unix))]
+    let _ = leader;
 }
 
 /// Reads a pipe to its end on a thread; the result arrives on the channel.

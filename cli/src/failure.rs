@@ -11,6 +11,8 @@ use open_event_tokio::RunError;
 
 use crate::style::plural;
 
+use crate::flag_hints;
+
 /// The documented exit codes (`openevent --help`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Exit {
@@ -39,10 +41,12 @@ pub(crate) struct Failure {
 
 impl Failure {
     /// A failure with this exit code.
+    /// SDK setting names in the message become the CLI's flags ([`flag_hints`]).
     pub(crate) fn new(exit: Exit, message: impl Into<String>) -> Self {
+        let message = message.into();
         Self {
             exit,
-            message: message.into(),
+            message: flag_hints::as_flags(&message).into_owned(),
         }
     }
 

@@ -17,6 +17,7 @@ use crate::environment;
 use crate::exec::Exec;
 use crate::failure::{Failure, cause_hint};
 use crate::filter::EventFilter;
+use crate::flag_hints;
 use crate::record::{EventRecord, readable};
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::sink::{Output, Sink, SinkError, Written};
@@ -53,6 +54,11 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         .exec
         .as_deref()
         .map(|command| Exec::new(command, args.exec_timeout));
+    if let Some(exec) = &exec {
+        // A forced quit (the second Ctrl+C) must not leave commands running.
+        let exec = exec.clone();
+        stopper.on_force(move || exec.kill_now());
+    }
     let endpoint = endpoint_text(&connection);
     let connecting = format!(
         "connecting to {endpoint} as {} ({} runtime){}",
@@ -415,7 +421,10 @@ impl Listener {
             Notice::Disconnected(_)
             | Notice::Rejected(_)
             | Notice::SlowDelivery { .. }
-            | Notice::LateOutcome { .. } => self.status.warn(&notice.to_string()),
+            | Notice::LateOutcome { .. }
+            | Notice::DedupFull { .. } => {
+                self.status.warn(&flag_hints::as_flags(&notice.to_string()));
+            }
             _ => self.status.info(&notice.to_string()),
         }
     }

@@ -17,6 +17,7 @@ mod environment;
 mod exec;
 mod failure;
 mod filter;
+mod flag_hints;
 mod listen;
 mod logging;
 mod narrator;

@@ -69,7 +69,7 @@ pub(crate) fn readable(event: &Event, palette: Palette, indent: &str) -> String 
     out
 }
 
-/// What the event means, in one line, read through its typed model (PROTOCOL.md §6).
+/// What the event means, in one line, read through its typed model (docs/protocol.md §10).
 pub(crate) fn describe(event: &Event) -> String {
     let code = event.event_code();
     let result = match code {

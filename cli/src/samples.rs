@@ -1,4 +1,4 @@
-//! Realistic sample events: every typed event of PROTOCOL.md §6 and one the SDK has no model
+//! Realistic sample events: every typed event of docs/protocol.md §10 and one the SDK has no model
 //! for. Used by `demo` and by `emulate` when it generates events.
 
 use open_event_emulator::EventSpec;

@@ -2,8 +2,8 @@
 //! the demo. One `Stopper` per run; whoever holds it can ask for the stop before or after the
 //! client exists.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant};
 
 use crate::failure::Failure;
 
@@ -18,6 +18,8 @@ pub(crate) struct Stopper {
 #[derive(Default)]
 struct Inner {
     action: Option<Action>,
+    /// What a forced quit does before exiting (kill the `--exec` children).
+    force: Option<Action>,
     requested: bool,
 }
 
@@ -60,6 +62,18 @@ impl Stopper {
         first
     }
 
+    /// Sets what a forced quit (the second Ctrl+C) does before the process exits.
+    pub(crate) fn on_force(&self, action: impl Fn() + Send + 'static) {
+        self.lock().force = Some(Box::new(action));
+    }
+
+    /// Runs the forced-quit action, if any.
+    fn force(&self) {
+        if let Some(action) = &self.lock().force {
+            action();
+        }
+    }
+
     pub(crate) fn is_requested(&self) -> bool {
         self.lock().requested
     }
@@ -69,20 +83,58 @@ impl Stopper {
     }
 }
 
+/// Signals closer together than this are one press: `timeout -s INT` signals the process and
+/// then its whole group, and a terminal may do the same; a person's second press comes later.
+const DEBOUNCE: Duration = Duration::from_millis(200);
+
+/// What a stop signal means, given the ones before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Press {
+    /// The first: stop gracefully.
+    First,
+    /// Part of the first press (within [`DEBOUNCE`] of it): ignored.
+    Same,
+    /// A second press: quit at once.
+    Force,
+}
+
+/// Counts presses, with the debounce.
+#[derive(Debug, Default)]
+struct Presses {
+    first: Option<Instant>,
+}
+
+impl Presses {
+    fn press(&mut self, now: Instant) -> Press {
+        match self.first {
+            None => {
+                self.first = Some(now);
+                Press::First
+            }
+            Some(at) if now.saturating_duration_since(at) < DEBOUNCE => Press::Same,
+            Some(_) => Press::Force,
+        }
+    }
+}
+
 /// Routes SIGINT, SIGTERM and SIGHUP to `stopper`: the first one stops gracefully (and `say`s
-/// so), a second one exits at once with code 130. Works the same under every runtime (the
-/// handler runs on its own thread).
+/// so), a second one (at least [`DEBOUNCE`] later) runs the [`Stopper::on_force`] action and
+/// exits at once with code 130. Works the same under every runtime (the handler runs on its
+/// own thread).
 pub(crate) fn install_signals(
     stopper: Arc<Stopper>,
     say: impl Fn(&str) + Send + 'static,
 ) -> Result<(), Failure> {
-    let count = AtomicUsize::new(0);
-    ctrlc::set_handler(move || {
-        if count.fetch_add(1, Ordering::SeqCst) == 0 {
+    let mut presses = Presses::default();
+    ctrlc::set_handler(move || match presses.press(Instant::now()) {
+        Press::First => {
             say("stopping gracefully (press Ctrl+C again to quit at once)");
             stopper.stop();
-        } else {
+        }
+        Press::Same => {}
+        Press::Force => {
             say("quitting at once");
+            stopper.force();
             std::process::exit(130);
         }
     })
@@ -91,7 +143,7 @@ pub(crate) fn install_signals(
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::AtomicBool;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
 
@@ -121,5 +173,27 @@ mod tests {
         stopper.disarm();
         stopper.stop();
         assert_eq!(runs.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn signals_within_the_debounce_are_one_press() {
+        let mut presses = Presses::default();
+        let t0 = Instant::now();
+        assert_eq!(presses.press(t0), Press::First);
+        assert_eq!(presses.press(t0), Press::Same);
+        assert_eq!(presses.press(t0 + Duration::from_millis(199)), Press::Same);
+        assert_eq!(presses.press(t0 + DEBOUNCE), Press::Force);
+    }
+
+    #[test]
+    fn the_force_action_runs_only_on_force() {
+        let stopper = Stopper::new();
+        let forced = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&forced);
+        stopper.on_force(move || flag.store(true, Ordering::SeqCst));
+        stopper.stop();
+        assert!(!forced.load(Ordering::SeqCst));
+        stopper.force();
+        assert!(forced.load(Ordering::SeqCst));
     }
 }

@@ -1,4 +1,4 @@
-//! The reconnect policy (PROTOCOL.md §4).
+//! The reconnect policy (docs/protocol.md §6).
 //!
 //! `delay(n) = min(base * multiplier^(n-1), max) * (1 ± jitter)`, where `n` counts consecutive
 //! attempts since the last *stable* connection. The jitter comes from a seeded PRNG, so a run
@@ -54,7 +54,7 @@ impl Backoff {
     /// budget is spent.
     ///
     /// A delay set by [`Backoff::set_server_delay`] is used once, exactly, instead of the
-    /// formula (PROTOCOL.md §4: a GoAway's `reconnect_ms` applies to the next attempt only).
+    /// formula (docs/protocol.md §6: a GoAway's `reconnect_ms` applies to the next attempt only).
     pub fn next_delay(&mut self) -> Option<Duration> {
         let attempt = self.attempt.saturating_add(1);
         if self.max_retries.is_some_and(|max| attempt > max) {

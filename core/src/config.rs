@@ -16,6 +16,7 @@
 //! ```
 
 use std::fmt;
+use std::ops::RangeInclusive;
 use std::time::Duration;
 
 use http::Uri;
@@ -30,211 +31,278 @@ pub const ENDPOINT_PATH: &str = "/v7/event/ws";
 pub const PROTOCOL: &str = "WPS open platform event long connection (v7 event ws, /v7/event/ws): \
     KSO-1 signed handshake, ACK mode, HMAC-SHA256 signed and AES-256-CBC encrypted events";
 
-/// A validated configuration. Build it with [`Config::builder`]; share it as `Arc<Config>`.
+/// The settings table: every setting once, with its getter docs, type, default, setter docs and
+/// allowed range. It hands the table to the macro named in braces (followed by that macro's own
+/// arguments); [`Config`], [`ConfigBuilder`] and [`delegate_config_setters!`] are generated from
+/// it, so adding a setting is one entry here.
 ///
-/// Defaults (PROTOCOL.md §4 and the choices of this project):
-///
-/// | setting | default |
-/// |---|---|
-/// | endpoint | `wss://openapi.wps.cn/v7/event/ws` |
-/// | ack mode | on |
-/// | auto reconnect | on |
-/// | reconnect base / max / multiplier / jitter | 1 s / 60 s / 2.0 / 0.2 |
-/// | max retries | unlimited |
-/// | stable period (backoff resets after) | 30 s |
-/// | connect timeout / write timeout | 10 s / 10 s |
-/// | pong timeout (server silence) | 90 s |
-/// | dedup | on, 10 min window, 10 000 nonces; a failed event's redelivery is acked with its first outcome |
-/// | max in flight deliveries | 64 |
-/// | read backlog (events queued past the in-flight bound) | 64 |
-/// | delivery budget (slow-handler notice) | 3 s |
-/// | drain timeout (graceful close) | 5 s |
-#[derive(Clone, PartialEq)]
-#[non_exhaustive]
-pub struct Config {
-    credentials: Credentials,
-    endpoint: Uri,
-    /// Whether the client asks for ACK mode (`X-Ack-Mode: required`) and acks each event.
-    ack_mode: bool,
-    /// Whether a lost connection is re-established.
-    auto_reconnect: bool,
-    /// Backoff base interval (delay of attempt 1 before jitter).
-    reconnect_base: Duration,
-    /// Backoff cap.
-    reconnect_max: Duration,
-    /// Backoff growth factor per attempt.
-    reconnect_multiplier: f64,
-    /// Relative jitter: a delay is scaled by a uniform factor in `1 ± jitter`.
-    reconnect_jitter: f64,
-    /// Maximum consecutive failed attempts before giving up; `None` is unlimited.
-    max_retries: Option<u32>,
-    /// How long a connection must stay up before the backoff attempt counter resets.
-    stable_period: Duration,
-    /// Bound on the opening handshake (TCP, TLS and WebSocket upgrade).
-    connect_timeout: Duration,
-    /// Bound on every write: a send not confirmed in time means the connection is dead.
-    write_timeout: Duration,
-    /// Server silence after which the connection counts as dead.
-    pong_timeout: Duration,
-    /// Whether redelivered nonces are recognised and not delivered twice.
-    dedup: bool,
-    /// How long a nonce is remembered.
-    dedup_window: Duration,
-    /// How many nonces are remembered at most.
-    dedup_capacity: usize,
-    /// Whether a nonce whose handler failed is forgotten, so a redelivery runs the handler again.
-    dedup_retry_errors: bool,
-    /// Maximum deliveries handed to the application and not yet completed.
-    max_in_flight: usize,
-    /// Events queued in the core while `max_in_flight` deliveries are out; when it is full too,
-    /// the adapter is told to pause reading.
-    read_backlog: usize,
-    /// A delivery running longer than this is reported (the platform expects 3 s).
-    delivery_budget: Duration,
-    /// How long a graceful close waits for in-flight deliveries.
-    drain_timeout: Duration,
+/// Entry: `getter docs, name: type = default, setter { setter docs } [check kind(|c| range)];`.
+/// The range is a closure of the config being built, so a bound may be another setting.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __config_settings {
+    ({ $($callback:tt)* } $($args:tt)*) => {
+        $($callback)*! { $($args)* ;
+            /// Whether the client asks for ACK mode (`X-Ack-Mode: required`) and acks each event.
+            ack_mode: bool = true,
+            setter {
+                /// ACK mode (`X-Ack-Mode: required`, one ack per event). Default: on.
+            };
+            /// Whether a lost connection is re-established.
+            auto_reconnect: bool = true,
+            setter {
+                /// Reconnect after a lost connection. Default: on. Off: a lost connection stops the
+                /// client with [`crate::connection::StopReason::ConnectionLost`].
+            };
+            /// Backoff base interval (delay of attempt 1 before jitter).
+            reconnect_base: ::std::time::Duration = ::std::time::Duration::from_millis(1000),
+            setter {
+                /// Backoff base interval. Default 1 s; allowed 1 ms ..= 1 h.
+            }
+            check duration(|_| ms(1)..=secs(3600));
+            /// Backoff cap.
+            reconnect_max: ::std::time::Duration = ::std::time::Duration::from_millis(60_000),
+            setter {
+                /// Backoff cap. Default 60 s; allowed `reconnect_base` ..= 24 h.
+            }
+            check duration(|c| c.reconnect_base..=secs(86_400));
+            /// Backoff growth factor per attempt.
+            reconnect_multiplier: f64 = 2.0,
+            setter {
+                /// Backoff multiplier. Default 2.0; allowed 1.0 ..= 10.0.
+            }
+            check float(|_| 1.0..=10.0);
+            /// Relative jitter: a delay is scaled by a uniform factor in `1 ± jitter`.
+            reconnect_jitter: f64 = 0.2,
+            setter {
+                /// Backoff jitter (±fraction). Default 0.2; allowed 0.0 ..= 1.0.
+            }
+            check float(|_| 0.0..=1.0);
+            /// Maximum consecutive failed attempts before giving up; `None` is unlimited.
+            max_retries: Option<u32> = None,
+            setter {
+                /// Give up after this many consecutive failed attempts. Default `None` (unlimited).
+            };
+            /// How long a connection must stay up before the backoff attempt counter resets.
+            stable_period: ::std::time::Duration = ::std::time::Duration::from_secs(30),
+            setter {
+                /// A connection up this long resets the backoff. Default 30 s; allowed 0 ..= 1 h.
+            }
+            check duration(|_| Duration::ZERO..=secs(3600));
+            /// Bound on the opening handshake (TCP, TLS and WebSocket upgrade).
+            connect_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(10),
+            setter {
+                /// Opening handshake bound. Default 10 s; allowed 1 ms ..= 10 min.
+            }
+            check duration(|_| ms(1)..=secs(600));
+            /// Bound on every write: a send not confirmed in time means the connection is dead.
+            write_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(10),
+            setter {
+                /// Write bound. Default 10 s; allowed 1 ms ..= 10 min.
+            }
+            check duration(|_| ms(1)..=secs(600));
+            /// Server silence after which the connection counts as dead.
+            pong_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(90),
+            setter {
+                /// Server silence bound. Default 90 s; allowed 1 ms ..= 1 h.
+            }
+            check duration(|_| ms(1)..=secs(3600));
+            /// Whether redelivered nonces are recognised and not delivered twice.
+            dedup: bool = true,
+            setter {
+                /// Duplicate suppression. Default on.
+            };
+            /// How long a nonce is remembered.
+            dedup_window: ::std::time::Duration = ::std::time::Duration::from_secs(600),
+            setter {
+                /// How long a nonce is remembered. Default 10 min; allowed 1 ms ..= 24 h.
+            }
+            check duration(|_| ms(1)..=secs(86_400));
+            /// How many nonces are remembered at most.
+            dedup_capacity: usize = 10_000,
+            setter {
+                /// How many nonces are remembered (about 200 bytes each). Default 10 000; allowed
+                /// 1 ..= 10 000 000. When full, new nonces are delivered but not remembered until
+                /// old ones leave the window
+                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull)).
+            }
+            check count(|_| 1..=10_000_000);
+            /// Whether a failed nonce is forgotten so its redelivery is handled again.
+            dedup_retry_errors: bool = false,
+            setter {
+                /// What a redelivery of an event whose handler *failed* gets. Default off: it is not
+                /// delivered again and is acked with the first outcome (500 and its message), so a
+                /// failing event is handled at most once per dedup window. On: the failed nonce is
+                /// forgotten, and the redelivery reaches the handler again (a retry).
+            };
+            /// Maximum deliveries handed to the application and not yet completed.
+            max_in_flight: usize = 64,
+            setter {
+                /// In-flight delivery bound. Default 64; allowed 1 ..= 65 536.
+            }
+            check count(|_| 1..=65_536);
+            /// Events queued in the core while `max_in_flight` deliveries are out; when it is full
+            /// too, the adapter is told to pause reading.
+            read_backlog: usize = 64,
+            setter {
+                /// Events queued past the in-flight bound before reading pauses. Default 64; allowed
+                /// 0 ..= 65 536.
+            }
+            check count(|_| 0..=65_536);
+            /// A delivery running longer than this is reported (the platform expects 3 s).
+            delivery_budget: ::std::time::Duration = ::std::time::Duration::from_secs(3),
+            setter {
+                /// Slow-delivery notice threshold. Default 3 s; allowed 1 ms ..= 1 h.
+            }
+            check duration(|_| ms(1)..=secs(3600));
+            /// How long a graceful close waits for in-flight deliveries.
+            drain_timeout: ::std::time::Duration = ::std::time::Duration::from_secs(5),
+            setter {
+                /// Graceful close drain bound. Default 5 s; allowed 0 ..= 10 min.
+            }
+            check duration(|_| Duration::ZERO..=secs(600));
+        }
+    };
 }
 
-impl Config {
-    /// Starts a builder with every default; only the credentials are required.
-    pub fn builder(app_id: impl Into<String>, app_secret: impl Into<AppSecret>) -> ConfigBuilder {
-        ConfigBuilder::new(Credentials::new(app_id, app_secret))
+/// Generates `Config`, its getters and `Debug`, and `ConfigBuilder`'s defaults, setters and
+/// `build` from the settings table.
+macro_rules! define_config {
+    (; $(
+        $(#[$get:meta])*
+        $name:ident: $ty:ty = $default:expr,
+        setter { $(#[$set:meta])* }
+        $(check $check:ident($range:expr))?;
+    )*) => {
+        /// A validated configuration. Build it with [`Config::builder`]; share it as `Arc<Config>`.
+        ///
+        /// Defaults (docs/protocol.md §6 and the choices of this project):
+        ///
+        /// | setting | default |
+        /// |---|---|
+        /// | endpoint | `wss://openapi.wps.cn/v7/event/ws` |
+        /// | ack mode | on |
+        /// | auto reconnect | on |
+        /// | reconnect base / max / multiplier / jitter | 1 s / 60 s / 2.0 / 0.2 |
+        /// | max retries | unlimited |
+        /// | stable period (backoff resets after) | 30 s |
+        /// | connect timeout / write timeout | 10 s / 10 s |
+        /// | pong timeout (server silence) | 90 s |
+        /// | dedup | on, 10 min window, 10 000 nonces; a failed event's redelivery is acked with its first outcome |
+        /// | max in flight deliveries | 64 |
+        /// | read backlog (events queued past the in-flight bound) | 64 |
+        /// | delivery budget (slow-handler notice) | 3 s |
+        /// | drain timeout (graceful close) | 5 s |
+        #[derive(Clone, PartialEq)]
+        #[non_exhaustive]
+        pub struct Config {
+            credentials: Credentials,
+            endpoint: Uri,
+            $($(#[$get])* $name: $ty,)*
+        }
+
+        impl Config {
+            /// Starts a builder with every default; only the credentials are required.
+            pub fn builder(
+                app_id: impl Into<String>,
+                app_secret: impl Into<AppSecret>,
+            ) -> ConfigBuilder {
+                ConfigBuilder::new(Credentials::new(app_id, app_secret))
+            }
+
+            /// The app's credentials.
+            pub fn credentials(&self) -> &Credentials {
+                &self.credentials
+            }
+
+            /// The full WebSocket endpoint URL.
+            pub fn endpoint(&self) -> &Uri {
+                &self.endpoint
+            }
+
+            $(
+                $(#[$get])*
+                pub fn $name(&self) -> $ty {
+                    self.$name
+                }
+            )*
+        }
+
+        impl fmt::Debug for Config {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct("Config")
+                    .field("credentials", &self.credentials)
+                    .field("endpoint", &self.endpoint.to_string())
+                    $(.field(stringify!($name), &self.$name))*
+                    .finish()
+            }
+        }
+
+        impl ConfigBuilder {
+            /// A builder with every default.
+            pub fn new(credentials: Credentials) -> Self {
+                Self {
+                    endpoint: EndpointChoice::Default,
+                    config: Config {
+                        credentials,
+                        endpoint: Uri::from_static(DEFAULT_ENDPOINT),
+                        $($name: $default,)*
+                    },
+                }
+            }
+
+    /// A full endpoint URL (`ws://` or `wss://`, with host; path and query are kept and signed).
+    /// Default: `wss://openapi.wps.cn/v7/event/ws`. Overrides [`ConfigBuilder::base_url`].
+    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = EndpointChoice::Full(url.into());
+        self
     }
 
-    /// The app's credentials.
-    pub fn credentials(&self) -> &Credentials {
-        &self.credentials
+    /// A base URL (scheme and host, e.g. for private deployments) to which `/v7/event/ws` is
+    /// appended. `https://` becomes `wss://` and `http://` becomes `ws://`.
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.endpoint = EndpointChoice::Base(url.into());
+        self
     }
 
-    /// The full WebSocket endpoint URL.
-    pub fn endpoint(&self) -> &Uri {
-        &self.endpoint
-    }
+            $(
+                $(#[$set])*
+                pub fn $name(mut self, value: $ty) -> Self {
+                    self.config.$name = value;
+                    self
+                }
+            )*
 
-    /// Whether the client asks for ACK mode (`X-Ack-Mode: required`) and acks each event.
-    pub fn ack_mode(&self) -> bool {
-        self.ack_mode
-    }
-
-    /// Whether a lost connection is re-established.
-    pub fn auto_reconnect(&self) -> bool {
-        self.auto_reconnect
-    }
-
-    /// Backoff base interval (delay of attempt 1 before jitter).
-    pub fn reconnect_base(&self) -> Duration {
-        self.reconnect_base
-    }
-
-    /// Backoff cap.
-    pub fn reconnect_max(&self) -> Duration {
-        self.reconnect_max
-    }
-
-    /// Backoff growth factor per attempt.
-    pub fn reconnect_multiplier(&self) -> f64 {
-        self.reconnect_multiplier
-    }
-
-    /// Relative jitter: a delay is scaled by a uniform factor in `1 ± jitter`.
-    pub fn reconnect_jitter(&self) -> f64 {
-        self.reconnect_jitter
-    }
-
-    /// Maximum consecutive failed attempts before giving up; `None` is unlimited.
-    pub fn max_retries(&self) -> Option<u32> {
-        self.max_retries
-    }
-
-    /// How long a connection must stay up before the backoff attempt counter resets.
-    pub fn stable_period(&self) -> Duration {
-        self.stable_period
-    }
-
-    /// Bound on the opening handshake (TCP, TLS and WebSocket upgrade).
-    pub fn connect_timeout(&self) -> Duration {
-        self.connect_timeout
-    }
-
-    /// Bound on every write: a send not confirmed in time means the connection is dead.
-    pub fn write_timeout(&self) -> Duration {
-        self.write_timeout
-    }
-
-    /// Server silence after which the connection counts as dead.
-    pub fn pong_timeout(&self) -> Duration {
-        self.pong_timeout
-    }
-
-    /// Whether redelivered nonces are recognised and not delivered twice.
-    pub fn dedup(&self) -> bool {
-        self.dedup
-    }
-
-    /// How long a nonce is remembered.
-    pub fn dedup_window(&self) -> Duration {
-        self.dedup_window
-    }
-
-    /// How many nonces are remembered at most.
-    pub fn dedup_capacity(&self) -> usize {
-        self.dedup_capacity
-    }
-
-    /// Whether a failed nonce is forgotten so its redelivery is handled again.
-    pub fn dedup_retry_errors(&self) -> bool {
-        self.dedup_retry_errors
-    }
-
-    /// Maximum deliveries handed to the application and not yet completed.
-    pub fn max_in_flight(&self) -> usize {
-        self.max_in_flight
-    }
-
-    /// Events queued in the core while `max_in_flight` deliveries are out; when it is full too,
-    /// the adapter is told to pause reading.
-    pub fn read_backlog(&self) -> usize {
-        self.read_backlog
-    }
-
-    /// A delivery running longer than this is reported (the platform expects 3 s).
-    pub fn delivery_budget(&self) -> Duration {
-        self.delivery_budget
-    }
-
-    /// How long a graceful close waits for in-flight deliveries.
-    pub fn drain_timeout(&self) -> Duration {
-        self.drain_timeout
-    }
+            /// Validates every value and returns the config.
+            ///
+            /// # Errors
+            /// A [`ConfigError`] naming the first bad field, the value's problem and the allowed
+            /// range.
+            pub fn build(self) -> Result<Config, ConfigError> {
+                let Self {
+                    endpoint,
+                    config: mut c,
+                } = self;
+                check_app_id(c.credentials.app_id())?;
+                if c.credentials.app_secret().is_empty() {
+                    return Err(ConfigError::new(
+                        "app_secret",
+                        "is empty",
+                        "the app secret shown with your app id on the WPS open platform console",
+                    ));
+                }
+                c.endpoint = parse_endpoint(endpoint)?;
+                $($(
+                    let range = bounds(&c, $range);
+                    $check(stringify!($name), c.$name, range)?;
+                )?)*
+                Ok(c)
+            }
+        }
+    };
 }
 
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Config")
-            .field("credentials", &self.credentials)
-            .field("endpoint", &self.endpoint.to_string())
-            .field("ack_mode", &self.ack_mode)
-            .field("auto_reconnect", &self.auto_reconnect)
-            .field("reconnect_base", &self.reconnect_base)
-            .field("reconnect_max", &self.reconnect_max)
-            .field("reconnect_multiplier", &self.reconnect_multiplier)
-            .field("reconnect_jitter", &self.reconnect_jitter)
-            .field("max_retries", &self.max_retries)
-            .field("stable_period", &self.stable_period)
-            .field("connect_timeout", &self.connect_timeout)
-            .field("write_timeout", &self.write_timeout)
-            .field("pong_timeout", &self.pong_timeout)
-            .field("dedup", &self.dedup)
-            .field("dedup_window", &self.dedup_window)
-            .field("dedup_capacity", &self.dedup_capacity)
-            .field("dedup_retry_errors", &self.dedup_retry_errors)
-            .field("max_in_flight", &self.max_in_flight)
-            .field("read_backlog", &self.read_backlog)
-            .field("delivery_budget", &self.delivery_budget)
-            .field("drain_timeout", &self.drain_timeout)
-            .finish()
-    }
-}
+__config_settings!({ define_config });
 
 /// Builds a [`Config`]; every setter documents its default and allowed range, and
 /// [`ConfigBuilder::build`] checks them all.
@@ -251,150 +319,20 @@ enum EndpointChoice {
     Base(String),
 }
 
-macro_rules! setters {
-    ($($(#[$doc:meta])* $name:ident: $ty:ty;)*) => {
-        $(
-            $(#[$doc])*
-            pub fn $name(mut self, value: $ty) -> Self {
-                self.config.$name = value;
-                self
-            }
-        )*
-    };
+const fn ms(millis: u64) -> Duration {
+    Duration::from_millis(millis)
 }
 
-impl ConfigBuilder {
-    /// A builder with every default.
-    pub fn new(credentials: Credentials) -> Self {
-        Self {
-            endpoint: EndpointChoice::Default,
-            config: Config {
-                credentials,
-                endpoint: Uri::from_static(DEFAULT_ENDPOINT),
-                ack_mode: true,
-                auto_reconnect: true,
-                reconnect_base: Duration::from_millis(1000),
-                reconnect_max: Duration::from_millis(60_000),
-                reconnect_multiplier: 2.0,
-                reconnect_jitter: 0.2,
-                max_retries: None,
-                stable_period: Duration::from_secs(30),
-                connect_timeout: Duration::from_secs(10),
-                write_timeout: Duration::from_secs(10),
-                pong_timeout: Duration::from_secs(90),
-                dedup: true,
-                dedup_window: Duration::from_secs(600),
-                dedup_capacity: 10_000,
-                dedup_retry_errors: false,
-                max_in_flight: 64,
-                read_backlog: 64,
-                delivery_budget: Duration::from_secs(3),
-                drain_timeout: Duration::from_secs(5),
-            },
-        }
-    }
+const fn secs(secs: u64) -> Duration {
+    Duration::from_secs(secs)
+}
 
-    /// A full endpoint URL (`ws://` or `wss://`, with host; path and query are kept and signed).
-    /// Default: `wss://openapi.wps.cn/v7/event/ws`. Overrides [`ConfigBuilder::base_url`].
-    pub fn endpoint(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = EndpointChoice::Full(url.into());
-        self
-    }
-
-    /// A base URL (scheme and host, e.g. for private deployments) to which `/v7/event/ws` is
-    /// appended. `https://` becomes `wss://` and `http://` becomes `ws://`.
-    pub fn base_url(mut self, url: impl Into<String>) -> Self {
-        self.endpoint = EndpointChoice::Base(url.into());
-        self
-    }
-
-    setters! {
-        /// ACK mode (`X-Ack-Mode: required`, one ack per event). Default: on.
-        ack_mode: bool;
-        /// Reconnect after a lost connection. Default: on. Off: a lost connection stops the
-        /// client with [`crate::connection::StopReason::ConnectionLost`].
-        auto_reconnect: bool;
-        /// Backoff base interval. Default 1 s; allowed 1 ms ..= 1 h.
-        reconnect_base: Duration;
-        /// Backoff cap. Default 60 s; allowed `reconnect_base` ..= 24 h.
-        reconnect_max: Duration;
-        /// Backoff multiplier. Default 2.0; allowed 1.0 ..= 10.0.
-        reconnect_multiplier: f64;
-        /// Backoff jitter (±fraction). Default 0.2; allowed 0.0 ..= 1.0.
-        reconnect_jitter: f64;
-        /// Give up after this many consecutive failed attempts. Default `None` (unlimited).
-        max_retries: Option<u32>;
-        /// A connection up this long resets the backoff. Default 30 s; allowed 0 ..= 1 h.
-        stable_period: Duration;
-        /// Opening handshake bound. Default 10 s; allowed 1 ms ..= 10 min.
-        connect_timeout: Duration;
-        /// Write bound. Default 10 s; allowed 1 ms ..= 10 min.
-        write_timeout: Duration;
-        /// Server silence bound. Default 90 s; allowed 1 ms ..= 1 h.
-        pong_timeout: Duration;
-        /// Duplicate suppression. Default on.
-        dedup: bool;
-        /// How long a nonce is remembered. Default 10 min; allowed 1 ms ..= 24 h.
-        dedup_window: Duration;
-        /// How many nonces are remembered. Default 10 000; allowed 1 ..= 10 000 000.
-        dedup_capacity: usize;
-        /// What a redelivery of an event whose handler *failed* gets. Default off: it is not
-        /// delivered again and is acked with the first outcome (500 and its message), so a
-        /// failing event is handled at most once per dedup window. On: the failed nonce is
-        /// forgotten, and the redelivery reaches the handler again (a retry).
-        dedup_retry_errors: bool;
-        /// In-flight delivery bound. Default 64; allowed 1 ..= 65 536.
-        max_in_flight: usize;
-        /// Events queued past the in-flight bound before reading pauses. Default 64; allowed
-        /// 0 ..= 65 536.
-        read_backlog: usize;
-        /// Slow-delivery notice threshold. Default 3 s; allowed 1 ms ..= 1 h.
-        delivery_budget: Duration;
-        /// Graceful close drain bound. Default 5 s; allowed 0 ..= 10 min.
-        drain_timeout: Duration;
-    }
-
-    /// Validates every value and returns the config.
-    ///
-    /// # Errors
-    /// A [`ConfigError`] naming the first bad field, the value's problem and the allowed range.
-    pub fn build(self) -> Result<Config, ConfigError> {
-        let Self {
-            endpoint,
-            config: mut c,
-        } = self;
-        check_app_id(c.credentials.app_id())?;
-        if c.credentials.app_secret().is_empty() {
-            return Err(ConfigError::new(
-                "app_secret",
-                "is empty",
-                "the app secret shown with your app id on the WPS open platform console",
-            ));
-        }
-        c.endpoint = parse_endpoint(endpoint)?;
-        let ms = Duration::from_millis;
-        let secs = Duration::from_secs;
-        check_duration("reconnect_base", c.reconnect_base, ms(1), secs(3600))?;
-        check_duration(
-            "reconnect_max",
-            c.reconnect_max,
-            c.reconnect_base,
-            secs(86_400),
-        )?;
-        check_f64("reconnect_multiplier", c.reconnect_multiplier, 1.0, 10.0)?;
-        check_f64("reconnect_jitter", c.reconnect_jitter, 0.0, 1.0)?;
-        check_duration("stable_period", c.stable_period, Duration::ZERO, secs(3600))?;
-        check_duration("connect_timeout", c.connect_timeout, ms(1), secs(600))?;
-        check_duration("write_timeout", c.write_timeout, ms(1), secs(600))?;
-        check_duration("pong_timeout", c.pong_timeout, ms(1), secs(3600))?;
-        check_duration("dedup_window", c.dedup_window, ms(1), secs(86_400))?;
-        check_count("dedup_capacity", c.dedup_capacity, 1, 10_000_000)?;
-        check_count("max_in_flight", c.max_in_flight, 1, 65_536)?;
-        check_count("read_backlog", c.read_backlog, 0, 65_536)?;
-        check_duration("delivery_budget", c.delivery_budget, ms(1), secs(3600))?;
-        check_duration("drain_timeout", c.drain_timeout, Duration::ZERO, secs(600))?;
-        Ok(c)
-    }
+/// The allowed range of a setting, given the config being built (a bound may be another setting).
+fn bounds<T>(
+    config: &Config,
+    range: impl FnOnce(&Config) -> RangeInclusive<T>,
+) -> RangeInclusive<T> {
+    range(config)
 }
 
 /// A configuration value out of its allowed range. Names the field, the problem and what is
@@ -495,12 +433,12 @@ fn parse_endpoint(choice: EndpointChoice) -> Result<Uri, ConfigError> {
     Ok(uri)
 }
 
-fn check_duration(
+fn duration(
     field: &'static str,
     value: Duration,
-    min: Duration,
-    max: Duration,
+    range: RangeInclusive<Duration>,
 ) -> Result<(), ConfigError> {
+    let (min, max) = range.into_inner();
     if value < min || value > max {
         return Err(ConfigError::new(
             field,
@@ -511,7 +449,8 @@ fn check_duration(
     Ok(())
 }
 
-fn check_f64(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), ConfigError> {
+fn float(field: &'static str, value: f64, range: RangeInclusive<f64>) -> Result<(), ConfigError> {
+    let (min, max) = range.into_inner();
     if !(value.is_finite() && value >= min && value <= max) {
         return Err(ConfigError::new(
             field,
@@ -522,12 +461,12 @@ fn check_f64(field: &'static str, value: f64, min: f64, max: f64) -> Result<(), 
     Ok(())
 }
 
-fn check_count(
+fn count(
     field: &'static str,
     value: usize,
-    min: usize,
-    max: usize,
+    range: RangeInclusive<usize>,
 ) -> Result<(), ConfigError> {
+    let (min, max) = range.into_inner();
     if value < min || value > max {
         return Err(ConfigError::new(
             field,
@@ -584,33 +523,18 @@ macro_rules! delegate_config_setters {
             self
         }
     };
-    (@each $field:tt; $($name:ident: $ty:ty,)*) => {
+    (@table $field:tt; $(
+        $(#[$get:meta])*
+        $name:ident: $ty:ty = $default:expr,
+        setter { $(#[$set:meta])* }
+        $(check $check:ident($range:expr))?;
+    )*) => {
+        $crate::delegate_config_setters!(@one $field endpoint: impl Into<String>);
+        $crate::delegate_config_setters!(@one $field base_url: impl Into<String>);
         $($crate::delegate_config_setters!(@one $field $name: $ty);)*
     };
     ($($field:ident).+) => {
-        $crate::delegate_config_setters!(@each { $($field).+ };
-            endpoint: impl Into<String>,
-            base_url: impl Into<String>,
-            ack_mode: bool,
-            auto_reconnect: bool,
-            reconnect_base: ::std::time::Duration,
-            reconnect_max: ::std::time::Duration,
-            reconnect_multiplier: f64,
-            reconnect_jitter: f64,
-            max_retries: Option<u32>,
-            stable_period: ::std::time::Duration,
-            connect_timeout: ::std::time::Duration,
-            write_timeout: ::std::time::Duration,
-            pong_timeout: ::std::time::Duration,
-            dedup: bool,
-            dedup_window: ::std::time::Duration,
-            dedup_capacity: usize,
-            dedup_retry_errors: bool,
-            max_in_flight: usize,
-            read_backlog: usize,
-            delivery_budget: ::std::time::Duration,
-            drain_timeout: ::std::time::Duration,
-        );
+        $crate::__config_settings!({ $crate::delegate_config_setters } @table { $($field).+ });
     };
 }
 
@@ -690,6 +614,76 @@ mod tests {
             assert!(err.to_string().contains(field));
             assert!(!err.to_string().contains("sk098765"));
         }
+    }
+
+    #[test]
+    fn range_errors_name_the_value_and_the_bounds() {
+        let err = builder().reconnect_jitter(-0.1).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config `reconnect_jitter`: -0.1 is out of range; expected 0.0 ..= 1.0"
+        );
+        // A bound may be another setting: the cap may not be below the base.
+        let err = builder()
+            .reconnect_base(Duration::from_secs(5))
+            .reconnect_max(Duration::from_secs(4))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            (err.field(), err.allowed()),
+            ("reconnect_max", "5s ..= 86400s")
+        );
+        let err = builder().read_backlog(65_537).build().unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config `read_backlog`: 65537 is out of range; expected 0 ..= 65536"
+        );
+    }
+
+    #[test]
+    fn every_setter_reaches_its_getter() {
+        let c = builder()
+            .ack_mode(false)
+            .auto_reconnect(false)
+            .reconnect_base(Duration::from_millis(5))
+            .reconnect_max(Duration::from_millis(6))
+            .reconnect_multiplier(1.5)
+            .reconnect_jitter(0.0)
+            .max_retries(Some(3))
+            .stable_period(Duration::ZERO)
+            .connect_timeout(Duration::from_millis(7))
+            .write_timeout(Duration::from_millis(8))
+            .pong_timeout(Duration::from_millis(9))
+            .dedup(false)
+            .dedup_window(Duration::from_millis(10))
+            .dedup_capacity(11)
+            .dedup_retry_errors(true)
+            .max_in_flight(12)
+            .read_backlog(0)
+            .delivery_budget(Duration::from_millis(13))
+            .drain_timeout(Duration::ZERO)
+            .build()
+            .unwrap();
+        assert!(!c.ack_mode() && !c.auto_reconnect() && !c.dedup() && c.dedup_retry_errors());
+        let ms = Duration::from_millis;
+        assert_eq!((c.reconnect_base(), c.reconnect_max()), (ms(5), ms(6)));
+        assert_eq!((c.reconnect_multiplier(), c.reconnect_jitter()), (1.5, 0.0));
+        assert_eq!(c.max_retries(), Some(3));
+        assert_eq!(
+            [
+                c.stable_period(),
+                c.connect_timeout(),
+                c.write_timeout(),
+                c.pong_timeout()
+            ],
+            [Duration::ZERO, ms(7), ms(8), ms(9)]
+        );
+        assert_eq!((c.dedup_window(), c.dedup_capacity()), (ms(10), 11));
+        assert_eq!((c.max_in_flight(), c.read_backlog()), (12, 0));
+        assert_eq!(
+            (c.delivery_budget(), c.drain_timeout()),
+            (ms(13), Duration::ZERO)
+        );
     }
 
     #[test]

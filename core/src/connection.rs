@@ -51,18 +51,32 @@
 //!   (`pong_timeout`, any frame counts as life) each declare the transport dead.
 //! - Events: classify → verify → decrypt → dedup → deliver (at most `max_in_flight` out, then up
 //!   to `read_backlog` queued, then [`Action::PauseReading`]). Invalid frames are counted by
-//!   reason, reported and never acked.
+//!   reason, reported and never acked; so is an event whose plaintext is not JSON
+//!   ([`Event::check_json`](crate::Event::check_json)).
 //! - Acks are bound to the transport that carried the event; a later outcome sends nothing.
-//! - GoAway: PROTOCOL.md §2; the close that follows is expected.
+//! - GoAway: docs/protocol.md §3; the close that follows is expected.
 //! - [`Connection::close`] drains in-flight deliveries (up to `drain_timeout`), sends their
 //!   acks, closes the WebSocket, then reports [`Notice::Stopped`]. Terminal states are sticky.
+//!
+//! # Layout
+//!
+//! [`Connection`] orchestrates; the bookkeeping lives in sub-machines, one file each, each with
+//! its own unit tests: `deliveries` (in-flight deliveries, their budgets, the backlog and the
+//! read pause), `sends` (unconfirmed writes and the write deadline), `lifecycle` ([`State`] and
+//! the decisions after a failed or lost transport), `dedup` (the nonce memory) and `timer` (the
+//! deadline table). `input` and `action` are the vocabulary adapters speak.
 
 mod action;
+// `Dedup::len` only serves `Connection::dedup_len`, a `testing` item.
+#[cfg_attr(not(feature = "testing"), allow(dead_code))]
 mod dedup;
+mod deliveries;
 mod input;
+mod lifecycle;
+mod sends;
 mod timer;
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -71,8 +85,12 @@ pub use action::{
     SendId, StopReason, Transmit,
 };
 pub use input::{CloseInfo, Input, OpenError};
+pub use lifecycle::State;
 
 use self::dedup::{AckCode, Dedup, Seen};
+use self::deliveries::{Budget, Deliveries, InFlight};
+use self::lifecycle::AfterLoss;
+use self::sends::Sends;
 use self::timer::{Timer, TimerTable};
 use crate::Event;
 use crate::backoff::Backoff;
@@ -97,46 +115,11 @@ pub struct Connection {
     transport: u64,
     /// A GoAway arrived on the current transport.
     goaway: Option<GoAway>,
-    /// Sends not yet confirmed, oldest first, with their deadlines.
-    unconfirmed: VecDeque<(SendId, Instant)>,
-    next_send: u64,
-    in_flight: HashMap<u64, InFlight>,
-    /// Deliveries of the current transport still out (graceful close waits for these).
-    in_flight_here: usize,
-    /// Delivery budgets in start order: `(deadline, seq)`; completed ones are skipped lazily.
-    budgets: VecDeque<(Instant, u64)>,
-    next_seq: u64,
-    backlog: VecDeque<Event>,
-    paused: bool,
+    sends: Sends,
+    deliveries: Deliveries,
     dedup: Dedup,
     stats: Stats,
     stop: Option<StopReason>,
-}
-
-/// Where the connection is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum State {
-    /// A connect attempt is under way.
-    Connecting,
-    /// The WebSocket is open and events flow.
-    Open,
-    /// Waiting for the reconnect timer.
-    Waiting,
-    /// A graceful close waits for in-flight deliveries.
-    Draining,
-    /// Our close frame is out; waiting for the transport to end.
-    Closing,
-    /// Stopped for good; see [`Connection::stop_reason`].
-    Stopped,
-}
-
-#[derive(Debug)]
-struct InFlight {
-    transport: u64,
-    nonce: String,
-    event_code: String,
-    started: Instant,
 }
 
 /// The longest reconnect delay a GoAway may ask for (`reconnect_ms` beyond it is clamped).
@@ -175,14 +158,8 @@ impl Connection {
             now,
             transport: 0,
             goaway: None,
-            unconfirmed: VecDeque::new(),
-            next_send: 0,
-            in_flight: HashMap::new(),
-            in_flight_here: 0,
-            budgets: VecDeque::new(),
-            next_seq: 0,
-            backlog: VecDeque::new(),
-            paused: false,
+            sends: Sends::default(),
+            deliveries: Deliveries::default(),
             stats: Stats::default(),
             stop: None,
         };
@@ -216,7 +193,7 @@ impl Connection {
             Input::Pong(_) => {
                 self.mark_alive(now);
             }
-            Input::Sent(id) => self.on_sent(now, id),
+            Input::Sent(id) => self.on_sent(id),
             Input::Closed(info) => self.on_closed(now, info),
         }
     }
@@ -241,56 +218,14 @@ impl Connection {
         outcome: Outcome,
     ) -> Result<(), UsageError> {
         let now = self.advance(now);
-        let flight = self
-            .in_flight
-            .remove(&token.seq)
-            .filter(|f| f.transport == token.transport)
-            .ok_or(UsageError::UnknownDelivery)?;
-        if flight.transport == self.transport {
-            self.in_flight_here = self.in_flight_here.saturating_sub(1);
+        let flight = self.deliveries.finish(token, self.transport)?;
+        if outcome == Outcome::Unhandled {
+            self.stats.unhandled += 1;
         }
-        while self
-            .budgets
-            .front()
-            .is_some_and(|(_, seq)| !self.in_flight.contains_key(seq))
-        {
-            self.budgets.pop_front();
-        }
-        let ack = match outcome {
-            Outcome::Ok => AckCode {
-                code: 200,
-                msg: None,
-            },
-            Outcome::Unhandled => {
-                self.stats.unhandled += 1;
-                AckCode {
-                    code: 200,
-                    msg: None,
-                }
-            }
-            Outcome::Error(msg) => AckCode {
-                code: 500,
-                msg: Some(codec::truncate_ack_msg(&msg).into_owned()),
-            },
-        };
         if self.state != State::Stopped {
-            let waiting = self.dedup.complete(&flight.nonce, &ack);
-            if self.can_ack(flight.transport) {
-                self.ack(now, &flight.nonce, &ack);
-            } else if self.config.ack_mode() {
-                self.stats.late_outcomes += 1;
-                self.notify(Notice::LateOutcome {
-                    nonce: flight.nonce.clone(),
-                });
-            }
-            // Redeliveries that arrived while the handler ran get the same answer.
-            for transport in waiting {
-                if transport != flight.transport && self.can_ack(transport) {
-                    self.ack(now, &flight.nonce, &ack);
-                }
-            }
+            self.answer(now, &flight, &outcome.ack());
             self.refill(now);
-            if self.state == State::Draining && self.in_flight_here == 0 {
+            if self.state == State::Draining && self.deliveries.current() == 0 {
                 self.begin_closing(now);
             }
         }
@@ -310,7 +245,7 @@ impl Connection {
         match self.state {
             State::Open => {
                 self.state = State::Draining;
-                if self.in_flight_here == 0 {
+                if self.deliveries.current() == 0 {
                     self.begin_closing(now);
                 } else {
                     let at = now + self.config.drain_timeout();
@@ -375,15 +310,16 @@ impl Connection {
 
     /// Deliveries handed out and not completed yet.
     pub fn in_flight(&self) -> usize {
-        self.in_flight.len()
+        self.deliveries.len()
     }
 
     /// Whether the adapter was told to pause reading.
     pub fn is_reading_paused(&self) -> bool {
-        self.paused
+        self.deliveries.is_paused()
     }
 
-    /// Nonces currently remembered for duplicate suppression.
+    /// Nonces currently remembered for duplicate suppression (with the `testing` feature).
+    #[cfg(feature = "testing")]
     pub fn dedup_len(&self) -> usize {
         self.dedup.len()
     }
@@ -394,7 +330,7 @@ impl Connection {
         self.transport += 1;
         self.state = State::Connecting;
         self.goaway = None;
-        self.in_flight_here = 0;
+        self.deliveries.new_transport();
         if self.transport > 1 {
             self.stats.reconnects += 1;
         }
@@ -428,31 +364,20 @@ impl Connection {
             return;
         }
         self.timers.stop(Timer::Connect);
-        if let OpenError::Status {
-            status: status @ (401 | 403),
-        } = *err
-        {
-            let hint = if status == 401 {
-                action::HINT_401
-            } else {
-                action::HINT_403
-            };
-            self.notify(Notice::Disconnected(DisconnectCause::ConnectFailed(
-                err.clone(),
-            )));
-            self.finish(StopReason::AuthRejected { status, hint });
-            return;
+        let cause = DisconnectCause::ConnectFailed(err.clone());
+        match lifecycle::auth_rejection(err) {
+            Some(reason) => {
+                self.notify(Notice::Disconnected(cause));
+                self.finish(reason);
+            }
+            None => self.lost(now, cause),
         }
-        self.lost(now, DisconnectCause::ConnectFailed(err.clone()));
     }
 
     fn on_closed(&mut self, now: Instant, info: &CloseInfo) {
         match self.state {
             State::Open | State::Draining => {
-                let cause = match &self.goaway {
-                    Some(goaway) => DisconnectCause::GoAway(goaway.reason.clone()),
-                    None => DisconnectCause::Closed(info.clone()),
-                };
+                let cause = lifecycle::closed_cause(self.goaway.as_ref(), info);
                 self.lost(now, cause);
             }
             State::Closing => {
@@ -477,30 +402,20 @@ impl Connection {
         ] {
             self.timers.stop(timer);
         }
-        self.unconfirmed.clear();
+        self.sends.clear();
         self.drop_backlog();
-        self.in_flight_here = 0;
+        self.deliveries.new_transport();
         self.notify(Notice::Disconnected(cause.clone()));
-        if let Some(reason) = self.stop.clone() {
-            self.finish(reason);
-            return;
-        }
-        if let Some(GoAway {
-            reason: GoAwayReason::ConnectionReplaced,
-            message,
-            ..
-        }) = &self.goaway
-        {
-            let message = message.clone();
-            self.finish(StopReason::ConnectionReplaced { message });
-            return;
-        }
-        if !self.config.auto_reconnect() {
-            self.finish(StopReason::ConnectionLost(cause));
-            return;
-        }
-        match self.backoff.next_delay() {
-            Some(delay) => {
+        let decision = lifecycle::after_loss(
+            self.stop.as_ref(),
+            self.goaway.as_ref(),
+            self.config.auto_reconnect(),
+            &mut self.backoff,
+            cause,
+        );
+        match decision {
+            AfterLoss::Stop(reason) => self.finish(reason),
+            AfterLoss::Reconnect(delay) => {
                 self.state = State::Waiting;
                 let at = now + delay;
                 self.timers.set(Timer::Reconnect, at);
@@ -508,14 +423,6 @@ impl Connection {
                     attempt: self.backoff.attempt(),
                     delay,
                     at,
-                });
-            }
-            None => {
-                // Every attempt since the last stable connection failed, the first included.
-                let attempts = self.backoff.attempt() + 1;
-                self.finish(StopReason::RetriesExhausted {
-                    attempts,
-                    last: cause,
                 });
             }
         }
@@ -538,8 +445,9 @@ impl Connection {
     fn finish(&mut self, reason: StopReason) {
         self.state = State::Stopped;
         self.timers.stop_all();
-        self.unconfirmed.clear();
-        self.backlog.clear();
+        self.sends.clear();
+        // Dropping the drain empties the backlog; nothing to forget, the memory stops too.
+        self.deliveries.drain_backlog();
         self.stop = Some(reason.clone());
         self.notify(Notice::Stopped(reason));
     }
@@ -583,11 +491,11 @@ impl Connection {
 
     /// Records life on the transport; returns whether frames should be processed now.
     fn mark_alive(&mut self, now: Instant) -> bool {
-        if !matches!(self.state, State::Open | State::Draining | State::Closing) {
+        if !self.state.is_up() {
             return false;
         }
         self.stats.last_frame_at = Some(now);
-        if !self.paused && self.state != State::Closing {
+        if !self.deliveries.is_paused() && self.state != State::Closing {
             self.timers
                 .set(Timer::Liveness, now + self.config.pong_timeout());
         }
@@ -604,7 +512,11 @@ impl Connection {
                     // Draining: not taken, not acked; the server redelivers it.
                     return;
                 }
-                match self.cipher.open(&frame) {
+                match self
+                    .cipher
+                    .open(&frame)
+                    .and_then(|e| e.check_json().map(|()| e))
+                {
                     Ok(event) => self.on_event(now, event),
                     Err(err) => self.reject(err),
                 }
@@ -613,7 +525,11 @@ impl Connection {
     }
 
     fn on_event(&mut self, now: Instant, event: Event) {
-        match self.dedup.observe(now, &event.nonce, self.transport) {
+        let seen = self.dedup.observe(now, &event.nonce, self.transport);
+        if let Some(notice) = self.dedup.take_notice() {
+            self.notify(notice);
+        }
+        match seen {
             Seen::New => {}
             Seen::Pending => {
                 self.stats.duplicates += 1;
@@ -629,16 +545,12 @@ impl Connection {
                 return;
             }
         }
-        if self.in_flight.len() < self.config.max_in_flight() {
+        if self.deliveries.has_room(self.config.max_in_flight()) {
             self.deliver(now, event);
-        } else {
-            self.backlog.push_back(event);
-            if self.backlog.len() >= self.config.read_backlog() && !self.paused {
-                self.paused = true;
-                // Our own pause is not the server's silence.
-                self.timers.stop(Timer::Liveness);
-                self.push(Action::PauseReading);
-            }
+        } else if self.deliveries.queue(event, self.config.read_backlog()) {
+            // Our own pause is not the server's silence.
+            self.timers.stop(Timer::Liveness);
+            self.push(Action::PauseReading);
         }
     }
 
@@ -667,24 +579,8 @@ impl Connection {
     // ----- deliveries ----------------------------------------------------------------------
 
     fn deliver(&mut self, now: Instant, event: Event) {
-        let seq = self.next_seq;
-        self.next_seq += 1;
-        let token = DeliveryToken {
-            transport: self.transport,
-            seq,
-        };
-        self.in_flight.insert(
-            seq,
-            InFlight {
-                transport: self.transport,
-                nonce: event.nonce.clone(),
-                event_code: event.event_code().to_owned(),
-                started: now,
-            },
-        );
-        self.in_flight_here += 1;
-        let deadline = now + self.config.delivery_budget();
-        self.budgets.push_back((deadline, seq));
+        let budget = self.config.delivery_budget();
+        let (token, deadline) = self.deliveries.start(now, self.transport, &event, budget);
         if self.timers.get(Timer::SlowDelivery).is_none() {
             self.timers.set(Timer::SlowDelivery, deadline);
         }
@@ -692,18 +588,36 @@ impl Connection {
         self.push(Action::Deliver(Delivery { token, event }));
     }
 
+    /// Sends the ack of a completed delivery, to its own transport and to the redeliveries that
+    /// waited for it; an outcome whose transport is gone is reported as late.
+    fn answer(&mut self, now: Instant, flight: &InFlight, ack: &AckCode) {
+        let waiting = self.dedup.complete(&flight.nonce, ack);
+        if self.can_ack(flight.transport) {
+            self.ack(now, &flight.nonce, ack);
+        } else if self.config.ack_mode() {
+            self.stats.late_outcomes += 1;
+            self.notify(Notice::LateOutcome {
+                nonce: flight.nonce.clone(),
+            });
+        }
+        // Redeliveries that arrived while the handler ran get the same answer.
+        for transport in waiting {
+            if transport != flight.transport && self.can_ack(transport) {
+                self.ack(now, &flight.nonce, ack);
+            }
+        }
+    }
+
     /// Moves queued events into free delivery slots and resumes reading when there is room.
     fn refill(&mut self, now: Instant) {
-        while self.in_flight.len() < self.config.max_in_flight()
-            && self.state == State::Open
-            && let Some(event) = self.backlog.pop_front()
+        let max_in_flight = self.config.max_in_flight();
+        while self.state == State::Open
+            && let Some(event) = self.deliveries.next_queued(max_in_flight)
         {
             self.deliver(now, event);
         }
-        // Hysteresis: resume once the backlog is half empty, not at the first free slot.
-        if self.paused && self.backlog.len() <= self.config.read_backlog() / 2 {
-            self.paused = false;
-            if matches!(self.state, State::Open | State::Draining) {
+        if self.deliveries.resume(self.config.read_backlog()) {
+            if self.state.sends_acks() {
                 self.timers
                     .set(Timer::Liveness, now + self.config.pong_timeout());
             }
@@ -712,38 +626,29 @@ impl Connection {
     }
 
     fn drop_backlog(&mut self) {
-        for event in self.backlog.drain(..) {
+        for event in self.deliveries.drain_backlog() {
             // Never delivered, never acked: the server redelivers it; take that as new.
             self.dedup.forget(&event.nonce);
         }
     }
 
     fn on_budget_timer(&mut self, now: Instant) {
-        while let Some(&(deadline, seq)) = self.budgets.front() {
-            let Some(flight) = self.in_flight.get(&seq) else {
-                self.budgets.pop_front();
-                continue;
-            };
-            if deadline > now {
-                self.timers.set(Timer::SlowDelivery, deadline);
-                return;
+        loop {
+            match self.deliveries.next_overdue(now) {
+                Budget::Overdue(notice) => self.notify(notice),
+                Budget::Until(deadline) => {
+                    self.timers.set(Timer::SlowDelivery, deadline);
+                    return;
+                }
+                Budget::Idle => return,
             }
-            let notice = Notice::SlowDelivery {
-                nonce: flight.nonce.clone(),
-                event_code: flight.event_code.clone(),
-                elapsed: now.saturating_duration_since(flight.started),
-            };
-            self.budgets.pop_front();
-            self.notify(notice);
         }
     }
 
     // ----- sending -------------------------------------------------------------------------
 
     fn can_ack(&self, transport: u64) -> bool {
-        self.config.ack_mode()
-            && transport == self.transport
-            && matches!(self.state, State::Open | State::Draining)
+        self.config.ack_mode() && transport == self.transport && self.state.sends_acks()
     }
 
     fn ack(&mut self, now: Instant, nonce: &str, ack: &AckCode) {
@@ -764,26 +669,16 @@ impl Connection {
     }
 
     fn send(&mut self, now: Instant, message: Message) {
-        let id = SendId(self.next_send);
-        self.next_send += 1;
-        let deadline = now + self.config.write_timeout();
-        if self.unconfirmed.is_empty() {
+        let (id, arm) = self.sends.push(now + self.config.write_timeout());
+        if let Some(deadline) = arm {
             self.timers.set(Timer::Write, deadline);
         }
-        self.unconfirmed.push_back((id, deadline));
         self.push(Action::Send(Transmit { id, message }));
     }
 
-    fn on_sent(&mut self, _now: Instant, id: SendId) {
-        while self
-            .unconfirmed
-            .front()
-            .is_some_and(|(sent, _)| *sent <= id)
-        {
-            self.unconfirmed.pop_front();
-        }
-        match self.unconfirmed.front() {
-            Some(&(_, deadline)) => self.timers.set(Timer::Write, deadline),
+    fn on_sent(&mut self, id: SendId) {
+        match self.sends.confirm(id) {
+            Some(deadline) => self.timers.set(Timer::Write, deadline),
             None => self.timers.stop(Timer::Write),
         }
     }

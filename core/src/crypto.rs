@@ -1,7 +1,7 @@
-//! Event verification and decryption (PROTOCOL.md §2), and the inverse for emulators and tests.
+//! Event verification and decryption (docs/protocol.md §2), and the inverse for emulators and tests.
 //!
 //! An [`EventCipher`] is built once per app. [`EventCipher::open_text`] takes the text of a frame
-//! (a WebSocket text frame, or the body of a webhook POST: PROTOCOL.md §7) to a verified,
+//! (a WebSocket text frame, or the body of a webhook POST: docs/protocol.md §11) to a verified,
 //! decrypted [`Event`].
 //!
 //! ```
@@ -168,7 +168,7 @@ impl EventCipher {
     }
 
     /// Decodes, verifies and decrypts the text of one frame: a WebSocket text frame or a webhook
-    /// body (the same path serves both, PROTOCOL.md §7).
+    /// body (the same path serves both, docs/protocol.md §11).
     ///
     /// # Errors
     /// A [`codec::decode`] error, [`FrameError::NotAnEvent`] for a GoAway, or an error of

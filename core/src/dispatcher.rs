@@ -18,7 +18,7 @@
 //!
 //! # Typed handlers
 //!
-//! [`Dispatcher::on_typed`] (and the seven `on_*` shorthands for the events of PROTOCOL.md §6)
+//! [`Dispatcher::on_typed`] (and the seven `on_*` shorthands for the events of docs/protocol.md §10)
 //! register a closure that receives the event together with its payload parsed into a
 //! [`TypedEvent`] model. The runtime's handler type decides how to wrap such a closure by
 //! implementing [`FromTyped`]. When the payload does not parse, the handler fails with
@@ -47,9 +47,10 @@
 //!     .fallback(on_anything_else);
 //!
 //! let event = Event::new("kso.app_chat.message", "create", 1704067200, "b38c06ba3330d2a3", "{}");
-//! match dispatcher.route(event.event_code()) {
-//!     Route::Handler(handler) | Route::Fallback(handler) => handler(&event)?,
-//!     Route::Unhandled => println!("nobody wants {}", event.event_code()),
+//! let route: Route<'_, Handler> = dispatcher.route(event.event_code());
+//! match route.handler() {
+//!     Some(handler) => handler(&event)?,
+//!     None => println!("nobody wants {}", event.event_code()),
 //! }
 //! assert!(dispatcher.has_handler("kso.app_chat.message.create"));
 //! assert!(dispatcher.handles("kso.user.status.update")); // through the fallback
@@ -285,7 +286,9 @@ impl<H> fmt::Debug for Dispatcher<H> {
 
 /// Where [`Dispatcher::route`] sends an event.
 ///
-/// Deliberately exhaustive: every runtime matches all three cases.
+/// Runtimes outside this crate take [`Route::handler`] rather than matching, so a new kind of
+/// route does not break them.
+#[non_exhaustive]
 pub enum Route<'a, H> {
     /// The handler registered for the event's code.
     Handler(&'a H),

@@ -1,8 +1,10 @@
 //! The event delivered to handlers.
 
-use serde::de::DeserializeOwned;
+use serde::de::{DeserializeOwned, IgnoredAny};
 
-/// One verified and decrypted event (PROTOCOL.md §2).
+use crate::codec::FrameError;
+
+/// One verified and decrypted event (docs/protocol.md §2).
 ///
 /// `data` holds the decrypted JSON text exactly as the platform sent it; [`Event::parse`] turns it
 /// into a typed payload (see [`crate::model`]) or any serde type of yours.
@@ -21,7 +23,7 @@ pub struct Event {
     /// The topic, e.g. `kso.app_chat.message`.
     pub topic: String,
     /// The operation, e.g. `create`. Not covered by the event signature: the channel's TLS is what
-    /// protects it (PROTOCOL.md §4).
+    /// protects it (docs/protocol.md §2).
     pub operation: String,
     /// When the platform produced the event, in seconds since the Unix epoch.
     pub time: i64,
@@ -60,6 +62,30 @@ impl Event {
     /// `topic + "." + operation`, the key handlers are registered under.
     pub fn event_code(&self) -> &str {
         &self.event_code
+    }
+
+    /// Checks that `data` is what the protocol promises: JSON text, or empty (an event without
+    /// a payload). [`Connection`](crate::connection::Connection) rejects any other event, so
+    /// handlers only ever see JSON; a webhook endpoint applies the same rule.
+    ///
+    /// # Errors
+    /// [`FrameError::PlaintextNotJson`] with the parser's description.
+    ///
+    /// ```
+    /// use open_event_core::Event;
+    ///
+    /// let event = |data| Event::new("kso.app_chat", "create", 0, "0123456789abcdef", data);
+    /// assert!(event(r#"{"chat_id":"c"}"#).check_json().is_ok());
+    /// assert!(event("").check_json().is_ok());
+    /// assert!(event("hello").check_json().is_err());
+    /// ```
+    pub fn check_json(&self) -> Result<(), FrameError> {
+        if self.data.is_empty() {
+            return Ok(());
+        }
+        serde_json::from_str::<IgnoredAny>(&self.data)
+            .map(|_| ())
+            .map_err(|err| FrameError::PlaintextNotJson(err.to_string()))
     }
 
     /// Parses `data` as JSON into `T`.

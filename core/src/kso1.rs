@@ -1,4 +1,4 @@
-//! KSO-1 request signatures, used by the WebSocket handshake (PROTOCOL.md §1).
+//! KSO-1 request signatures, used by the WebSocket handshake (docs/protocol.md §1).
 //!
 //! The signature is the lowercase hex of HMAC-SHA256 (key = app secret) over
 //! `"KSO-1" + METHOD + REQUEST_URI + CONTENT_TYPE + X_KSO_DATE + BODY_HASH`, where `BODY_HASH`

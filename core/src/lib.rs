@@ -33,8 +33,16 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! See [`connection`] for the drive loop an adapter runs.
+//! See [`connection`] for the drive loop an adapter runs, and `docs/protocol.md` in the
+//! repository for the protocol as this crate implements it.
+//!
+//! # Features
+//!
+//! - `testing`: introspection the workspace's simulations use (e.g.
+//!   `Connection::dedup_len`). Not part of the stable API.
 #![forbid(unsafe_code)]
+// Every public enum either may grow (`#[non_exhaustive]`) or says why it must not.
+#![warn(clippy::exhaustive_enums)]
 
 pub mod backoff;
 pub mod codec;

@@ -1,4 +1,4 @@
-//! Typed payloads of the events the platform documents (PROTOCOL.md §6).
+//! Typed payloads of the events the platform documents (docs/protocol.md §10).
 //!
 //! Each type here is the `data` of one event code, ready for [`Event::parse`](crate::Event::parse)
 //! or for a typed handler of the [`Dispatcher`](crate::dispatcher::Dispatcher). Every type
@@ -67,7 +67,7 @@ pub trait TypedEvent: DeserializeOwned + Send + 'static {
     const EVENT_CODE: &'static str;
 }
 
-/// The event codes of the seven typed events of PROTOCOL.md §6, in the order of its table.
+/// The event codes of the seven typed events of docs/protocol.md §10, in the order of its table.
 ///
 /// ```
 /// use open_event_core::model::{GroupChatDelete, TYPED_EVENT_CODES, TypedEvent};
@@ -117,7 +117,7 @@ impl Identity {
     }
 }
 
-/// The `type` of an identity (PROTOCOL.md §6): `user`, `app` or `service_principal`.
+/// The `type` of an identity (docs/protocol.md §10): `user`, `app` or `service_principal`.
 ///
 /// A value the protocol does not list yet parses as [`IdentityType::Other`] holding the text as
 /// sent, so a new kind of identity never makes a payload fail to parse, and serializes back

@@ -59,6 +59,10 @@ fn route_of(dispatcher: &Dispatcher<TestHandler>, code: &str) -> (&'static str, 
         Route::Handler(h) => ("handler", h.call(&ev).ok()),
         Route::Fallback(h) => ("fallback", h.call(&ev).ok()),
         Route::Unhandled => ("unhandled", None),
+        other => panic!(
+            "a route this test does not know: handler {:?}",
+            other.handler().is_some()
+        ),
     }
 }
 

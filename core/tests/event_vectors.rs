@@ -1,4 +1,4 @@
-//! Every vector of `tests/data/events.json` and `tests/data/control.json` (PROTOCOL.md §2, §3).
+//! Every vector of `tests/data/events.json` and `tests/data/control.json` (docs/protocol.md §2, §3, §5).
 
 use std::mem::discriminant;
 

@@ -1,4 +1,4 @@
-//! Every vector of `tests/data/kso1.json` (PROTOCOL.md §1).
+//! Every vector of `tests/data/kso1.json` (docs/protocol.md §1).
 
 use open_event_core::Credentials;
 use open_event_core::kso1::{self, Kso1Error, Request};

@@ -1,4 +1,4 @@
-//! The typed models of PROTOCOL.md §6: the decrypted payloads of the test vectors, tolerance of
+//! The typed models of docs/protocol.md §10: the decrypted payloads of the test vectors, tolerance of
 //! unknown and missing fields, and the event codes.
 
 use std::collections::HashSet;

@@ -921,7 +921,7 @@ fn goaway_message(reason: &GoAwayReason) -> String {
             "emulator: a newer connection of this app took over".to_owned()
         }
         GoAwayReason::HeartbeatTimeout => "emulator: no pong received".to_owned(),
-        GoAwayReason::Other(other) => format!("emulator: {other}"),
+        other => format!("emulator: {}", other.as_str()),
     }
 }
 

@@ -6,7 +6,7 @@
 //!
 //! ```
 //! use std::time::Duration;
-//! use open_event_tests::sim::{Recorded, Sim};
+//! use open_event_tests::sim::Sim;
 //!
 //! let mut sim = Sim::new(|c| c, 1);
 //! sim.open();
@@ -24,7 +24,7 @@ use open_event_core::Credentials;
 use open_event_core::codec::{GoAway, GoAwayReason, encode_goaway};
 use open_event_core::config::{Config, ConfigBuilder};
 use open_event_core::connection::{
-    Action, CloseInfo, Connection, Delivery, Input, Message, Notice, OpenError, Outcome,
+    Action, CloseInfo, Connection, Delivery, Input, Message, Notice, OpenError, Outcome, Transmit,
 };
 use open_event_core::crypto::EventCipher;
 
@@ -32,39 +32,6 @@ use open_event_core::crypto::EventCipher;
 pub const APP_ID: &str = "AK20240101TEST";
 /// App secret used by every simulation.
 pub const APP_SECRET: &str = "sk_test_secret_0123456789abcdef";
-
-/// One action of the client, reduced to comparable data.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Recorded {
-    /// `Action::Connect` with the attempt count.
-    Connect {
-        /// Consecutive attempts since the last stable connection.
-        attempt: u32,
-    },
-    /// `Action::Send` of a pong.
-    Pong(Vec<u8>),
-    /// `Action::Send` of an ack.
-    Ack {
-        /// The acked nonce.
-        nonce: String,
-        /// The ack code.
-        code: u16,
-        /// The wire text.
-        text: String,
-    },
-    /// `Action::Deliver` of the event with this nonce.
-    Deliver(String),
-    /// `Action::PauseReading`.
-    PauseReading,
-    /// `Action::ResumeReading`.
-    ResumeReading,
-    /// `Action::Close`.
-    Close,
-    /// `Action::Disconnect`.
-    Disconnect,
-    /// `Action::Notify`.
-    Notice(Notice),
-}
 
 /// The simulated world of one client connection.
 #[derive(Debug)]
@@ -76,7 +43,7 @@ pub struct Sim {
     /// The current virtual time.
     pub now: Instant,
     /// Every action the client emitted, with its virtual time since `epoch`.
-    pub trace: Vec<(Duration, Recorded)>,
+    pub trace: Vec<(Duration, Action)>,
     /// Deliveries not completed yet.
     pub pending: Vec<Delivery>,
     /// Whether sends are confirmed (`Input::Sent`) as soon as they are emitted.
@@ -242,8 +209,8 @@ impl Sim {
         self.complete(nonce, Outcome::Ok);
     }
 
-    /// Every recorded action since trace index `from`.
-    pub fn since(&self, from: usize) -> Vec<Recorded> {
+    /// Every action since trace index `from`.
+    pub fn since(&self, from: usize) -> Vec<Action> {
         self.trace[from..].iter().map(|(_, r)| r.clone()).collect()
     }
 
@@ -252,7 +219,10 @@ impl Sim {
         self.trace
             .iter()
             .filter_map(|(_, r)| match r {
-                Recorded::Ack { nonce, code, text } => {
+                Action::Send(Transmit {
+                    message: Message::Ack { nonce, code, text },
+                    ..
+                }) => {
                     let v: serde_json::Value = serde_json::from_str(text).expect("ack is JSON");
                     let msg = v.get("msg").and_then(|m| m.as_str()).map(str::to_owned);
                     Some((nonce.clone(), *code, msg))
@@ -267,7 +237,10 @@ impl Sim {
         self.trace
             .iter()
             .filter_map(|(_, r)| match r {
-                Recorded::Pong(p) => Some(p.clone()),
+                Action::Send(Transmit {
+                    message: Message::Pong(p),
+                    ..
+                }) => Some(p.clone()),
                 _ => None,
             })
             .collect()
@@ -278,7 +251,7 @@ impl Sim {
         self.trace
             .iter()
             .filter_map(|(_, r)| match r {
-                Recorded::Deliver(n) => Some(n.clone()),
+                Action::Deliver(delivery) => Some(delivery.event.nonce.clone()),
                 _ => None,
             })
             .collect()
@@ -289,7 +262,7 @@ impl Sim {
         self.trace
             .iter()
             .filter_map(|(_, r)| match r {
-                Recorded::Notice(n) => Some(n.clone()),
+                Action::Notify(n) => Some(n.clone()),
                 _ => None,
             })
             .collect()
@@ -299,7 +272,7 @@ impl Sim {
     pub fn connect_times(&self) -> Vec<Duration> {
         self.trace
             .iter()
-            .filter(|(_, r)| matches!(r, Recorded::Connect { .. }))
+            .filter(|(_, r)| matches!(r, Action::Connect(_)))
             .map(|(t, _)| *t)
             .collect()
     }
@@ -309,35 +282,19 @@ impl Sim {
         self.connect_times().len()
     }
 
-    /// Drains the client's actions into the trace.
+    /// Drains the client's actions into the trace (confirming sends when `auto_confirm`, and
+    /// keeping deliveries in `pending`).
     pub fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
             let at = self.now - self.epoch;
-            let recorded = match action {
-                Action::Connect(request) => Recorded::Connect {
-                    attempt: request.attempt(),
-                },
-                Action::Send(transmit) => {
-                    if self.auto_confirm {
-                        self.conn.handle_input(self.now, Input::Sent(transmit.id));
-                    }
-                    match transmit.message {
-                        Message::Pong(payload) => Recorded::Pong(payload),
-                        Message::Ack { nonce, code, text } => Recorded::Ack { nonce, code, text },
-                    }
+            match &action {
+                Action::Send(transmit) if self.auto_confirm => {
+                    self.conn.handle_input(self.now, Input::Sent(transmit.id));
                 }
-                Action::Deliver(delivery) => {
-                    let nonce = delivery.event.nonce.clone();
-                    self.pending.push(delivery);
-                    Recorded::Deliver(nonce)
-                }
-                Action::PauseReading => Recorded::PauseReading,
-                Action::ResumeReading => Recorded::ResumeReading,
-                Action::Close => Recorded::Close,
-                Action::Disconnect => Recorded::Disconnect,
-                Action::Notify(notice) => Recorded::Notice(notice),
-            };
-            self.trace.push((at, recorded));
+                Action::Deliver(delivery) => self.pending.push(delivery.clone()),
+                _ => {}
+            }
+            self.trace.push((at, action));
         }
     }
 }

@@ -3,11 +3,11 @@
 use std::time::Duration;
 
 use open_event_core::codec::GoAwayReason;
-use open_event_core::connection::{Notice, Outcome};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, Notice, Outcome};
+use open_event_tests::sim::Sim;
 
 /// A busy scenario: events, pings, failures, a GoAway, reconnects, a close.
-fn scenario(seed: u64) -> Vec<(Duration, Recorded)> {
+fn scenario(seed: u64) -> Vec<(Duration, Action)> {
     let mut sim = Sim::new(|c| c, seed);
     sim.fail_network();
     sim.step();
@@ -38,9 +38,9 @@ fn scenario(seed: u64) -> Vec<(Duration, Recorded)> {
 
 /// A recorded action as text, with the reconnect instant (relative to each run's own epoch)
 /// removed and, when `erase_jitter`, the reconnect delay too.
-fn shape(recorded: &Recorded, erase_jitter: bool) -> String {
+fn shape(recorded: &Action, erase_jitter: bool) -> String {
     match recorded {
-        Recorded::Notice(Notice::Reconnecting { attempt, delay, .. }) => {
+        Action::Notify(Notice::Reconnecting { attempt, delay, .. }) => {
             if erase_jitter {
                 format!("Reconnecting(attempt {attempt})")
             } else {
@@ -51,11 +51,11 @@ fn shape(recorded: &Recorded, erase_jitter: bool) -> String {
     }
 }
 
-fn delays(trace: &[(Duration, Recorded)]) -> Vec<Duration> {
+fn delays(trace: &[(Duration, Action)]) -> Vec<Duration> {
     trace
         .iter()
         .filter_map(|(_, r)| match r {
-            Recorded::Notice(Notice::Reconnecting { delay, .. }) => Some(*delay),
+            Action::Notify(Notice::Reconnecting { delay, .. }) => Some(*delay),
             _ => None,
         })
         .collect()
@@ -65,7 +65,7 @@ fn delays(trace: &[(Duration, Recorded)]) -> Vec<Duration> {
 fn same_seed_gives_an_identical_trace() {
     let a = scenario(42);
     let b = scenario(42);
-    let timed = |t: &[(Duration, Recorded)]| -> Vec<(Duration, String)> {
+    let timed = |t: &[(Duration, Action)]| -> Vec<(Duration, String)> {
         t.iter().map(|(d, r)| (*d, shape(r, false))).collect()
     };
     assert_eq!(timed(&a), timed(&b));
@@ -77,7 +77,7 @@ fn another_seed_changes_only_the_jitter() {
     let a = scenario(42);
     let b = scenario(43);
     assert_ne!(delays(&a), delays(&b), "the jitter differs");
-    let untimed = |t: &[(Duration, Recorded)]| -> Vec<String> {
+    let untimed = |t: &[(Duration, Action)]| -> Vec<String> {
         t.iter().map(|(_, r)| shape(r, true)).collect()
     };
     assert_eq!(untimed(&a), untimed(&b), "everything else is equal");

@@ -11,7 +11,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// PROTOCOL.md §4 with the defaults.
+/// docs/protocol.md §6 with the defaults.
 fn bounds(n: u32) -> (Duration, Duration) {
     let nominal = (1000u64 << (n - 1).min(10)).min(60_000) as f64;
     (

@@ -10,7 +10,7 @@ fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
 }
 
-/// PROTOCOL.md §4 with the defaults: attempt `n` waits `min(1 s × 2^(n-1), 60 s) × (1 ± 0.2)`.
+/// docs/protocol.md §6 with the defaults: attempt `n` waits `min(1 s × 2^(n-1), 60 s) × (1 ± 0.2)`.
 fn bounds(n: u32) -> (Duration, Duration) {
     let nominal = (1000u64 << (n - 1).min(10)).min(60_000) as f64;
     (

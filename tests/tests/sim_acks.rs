@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use open_event_core::connection::{Notice, Outcome};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, Message, Notice, Outcome, Transmit};
+use open_event_tests::sim::Sim;
 
 #[test]
 fn ok_and_error_outcomes_become_200_and_500_acks() {
@@ -24,10 +24,14 @@ fn ok_and_error_outcomes_become_200_and_500_acks() {
             (c.clone(), 200, None),
         ]
     );
-    let Some((_, Recorded::Ack { text, .. })) = sim
-        .trace
-        .iter()
-        .find(|(_, r)| matches!(r, Recorded::Ack { nonce, .. } if *nonce == a))
+    let ack_of = |r: &Action| matches!(r, Action::Send(Transmit { message: Message::Ack { nonce, .. }, .. }) if *nonce == a);
+    let Some((
+        _,
+        Action::Send(Transmit {
+            message: Message::Ack { text, .. },
+            ..
+        }),
+    )) = sim.trace.iter().find(|(_, r)| ack_of(r))
     else {
         panic!()
     };
@@ -67,7 +71,7 @@ fn an_outcome_after_its_transport_died_sends_nothing_and_is_counted() {
     sim.complete_ok(&n);
     assert_eq!(
         sim.since(mark),
-        vec![Recorded::Notice(Notice::LateOutcome { nonce: n.clone() })]
+        vec![Action::Notify(Notice::LateOutcome { nonce: n.clone() })]
     );
     assert!(sim.acks().is_empty());
     assert_eq!(sim.conn.stats().late_outcomes, 1);
@@ -76,7 +80,7 @@ fn an_outcome_after_its_transport_died_sends_nothing_and_is_counted() {
 #[test]
 fn no_acks_without_ack_mode() {
     let mut sim = Sim::new(|c| c.ack_mode(false), 1);
-    let Recorded::Connect { .. } = sim.trace[0].1 else {
+    let Action::Connect(_) = sim.trace[0].1 else {
         panic!()
     };
     sim.open();

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use open_event_core::connection::{Input, Notice, State, StopReason};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, Input, Message, Notice, State, StopReason, Transmit};
+use open_event_tests::sim::Sim;
 
 #[test]
 fn close_waits_for_in_flight_acks_then_closes() {
@@ -26,8 +26,10 @@ fn close_waits_for_in_flight_acks_then_closes() {
     let mark = sim.trace.len();
     sim.complete_ok(&b);
     let after = sim.since(mark);
-    assert!(matches!(&after[0], Recorded::Ack { nonce, code: 200, .. } if *nonce == b));
-    assert_eq!(after[1], Recorded::Close);
+    assert!(
+        matches!(&after[0], Action::Send(Transmit { message: Message::Ack { nonce, code: 200, .. }, .. }) if *nonce == b)
+    );
+    assert_eq!(after[1], Action::Close);
     assert_eq!(sim.conn.state(), State::Closing);
     sim.server_close();
     assert_eq!(
@@ -49,14 +51,14 @@ fn the_drain_is_bounded_by_the_drain_timeout() {
     sim.advance(Duration::from_millis(4_999));
     assert_eq!(sim.conn.state(), State::Draining);
     sim.advance(Duration::from_millis(1));
-    assert_eq!(sim.trace.last().unwrap().1, Recorded::Close);
+    assert_eq!(sim.trace.last().unwrap().1, Action::Close);
     // The server never answers the close: after the write timeout we drop the transport.
     sim.advance(Duration::from_secs(10));
     assert_eq!(
         sim.since(sim.trace.len() - 2),
         vec![
-            Recorded::Disconnect,
-            Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+            Action::Disconnect,
+            Action::Notify(Notice::Stopped(StopReason::Requested)),
         ]
     );
     // The late outcome sends nothing.
@@ -73,8 +75,8 @@ fn close_while_waiting_or_connecting_stops_at_once() {
     assert_eq!(
         sim.since(1),
         vec![
-            Recorded::Disconnect,
-            Recorded::Notice(Notice::Stopped(StopReason::Requested)),
+            Action::Disconnect,
+            Action::Notify(Notice::Stopped(StopReason::Requested)),
         ]
     );
     let mut sim = Sim::new(|c| c, 1);
@@ -116,7 +118,7 @@ fn close_is_idempotent() {
     assert_eq!(
         sim.trace
             .iter()
-            .filter(|(_, r)| *r == Recorded::Close)
+            .filter(|(_, r)| *r == Action::Close)
             .count(),
         1
     );

@@ -76,10 +76,13 @@ fn capacity_bounds_the_memory() {
         nonces.push(n);
     }
     assert!(sim.conn.dedup_len() <= 100);
-    // The newest are remembered, the oldest forgotten.
-    sim.event_with_nonce(&nonces[999], "kso.app_chat", "create", "{}");
-    assert_eq!(sim.delivered().len(), 1000);
+    // A full memory keeps what it holds (the first 100) and does not remember newer nonces:
+    // evicting would let an in-order redelivery push out each nonce before its copy arrives.
     sim.event_with_nonce(&nonces[0], "kso.app_chat", "create", "{}");
+    assert_eq!(sim.delivered().len(), 1000);
+    sim.event_with_nonce(&nonces[99], "kso.app_chat", "create", "{}");
+    assert_eq!(sim.delivered().len(), 1000);
+    sim.event_with_nonce(&nonces[999], "kso.app_chat", "create", "{}");
     assert_eq!(sim.delivered().len(), 1001);
 }
 

@@ -1,10 +1,10 @@
-//! GoAway handling per PROTOCOL.md §2; the close after a GoAway is expected.
+//! GoAway handling per docs/protocol.md §3; the close after a GoAway is expected.
 
 use std::time::Duration;
 
 use open_event_core::codec::GoAwayReason;
-use open_event_core::connection::{DisconnectCause, Notice, State, StopReason};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, DisconnectCause, Notice, State, StopReason};
+use open_event_tests::sim::Sim;
 
 fn stable_sim() -> Sim {
     let mut sim = Sim::new(|c| c.pong_timeout(Duration::from_secs(3600)), 9);
@@ -85,7 +85,7 @@ fn a_server_that_never_closes_after_goaway_is_dropped() {
     let mark = sim.trace.len();
     sim.advance(Duration::from_secs(10));
     let after = sim.since(mark);
-    assert_eq!(after[0], Recorded::Disconnect);
+    assert_eq!(after[0], Action::Disconnect);
     assert_eq!(sim.conn.state(), State::Waiting);
 }
 

@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use open_event_core::connection::{DisconnectCause, Input, Notice, State};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, DisconnectCause, Input, Notice, State};
+use open_event_tests::sim::Sim;
 
 #[test]
 fn silence_for_the_pong_timeout_drops_and_reconnects() {
@@ -14,14 +14,14 @@ fn silence_for_the_pong_timeout_drops_and_reconnects() {
     let mark = sim.trace.len();
     sim.advance(Duration::from_millis(1));
     let after = sim.since(mark);
-    assert_eq!(after[0], Recorded::Disconnect);
+    assert_eq!(after[0], Action::Disconnect);
     assert_eq!(
         after[1],
-        Recorded::Notice(Notice::Disconnected(DisconnectCause::ServerSilent(
+        Action::Notify(Notice::Disconnected(DisconnectCause::ServerSilent(
             Duration::from_secs(90)
         )))
     );
-    let Recorded::Notice(Notice::Reconnecting { delay, .. }) = after[2] else {
+    let Action::Notify(Notice::Reconnecting { delay, .. }) = after[2] else {
         panic!("{:?}", after[2])
     };
     sim.advance(delay);

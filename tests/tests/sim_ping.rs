@@ -2,7 +2,8 @@
 
 use std::time::Duration;
 
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, Message, Transmit};
+use open_event_tests::sim::Sim;
 
 #[test]
 fn each_ping_gets_exactly_one_pong_with_its_payload() {
@@ -36,9 +37,11 @@ fn pings_before_open_or_after_stop_get_no_pong() {
     sim.server_close();
     sim.ping(b"late");
     assert!(sim.sent_pongs().is_empty());
-    assert!(
-        !sim.trace
-            .iter()
-            .any(|(_, r)| matches!(r, Recorded::Pong(_)))
-    );
+    assert!(!sim.trace.iter().any(|(_, r)| matches!(
+        r,
+        Action::Send(Transmit {
+            message: Message::Pong(_),
+            ..
+        })
+    )));
 }

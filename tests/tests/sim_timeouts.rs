@@ -2,8 +2,8 @@
 
 use std::time::Duration;
 
-use open_event_core::connection::{DisconnectCause, Input, Notice, State};
-use open_event_tests::sim::{Recorded, Sim};
+use open_event_core::connection::{Action, DisconnectCause, Input, Notice, State};
+use open_event_tests::sim::Sim;
 
 #[test]
 fn a_connect_not_confirmed_in_time_is_abandoned_and_retried() {
@@ -13,16 +13,16 @@ fn a_connect_not_confirmed_in_time_is_abandoned_and_retried() {
     let mark = sim.trace.len();
     sim.advance(Duration::from_millis(1));
     let after = sim.since(mark);
-    assert_eq!(after[0], Recorded::Disconnect);
+    assert_eq!(after[0], Action::Disconnect);
     assert_eq!(
         after[1],
-        Recorded::Notice(Notice::Disconnected(DisconnectCause::ConnectTimeout(
+        Action::Notify(Notice::Disconnected(DisconnectCause::ConnectTimeout(
             Duration::from_secs(10)
         )))
     );
     assert!(matches!(
         after[2],
-        Recorded::Notice(Notice::Reconnecting { attempt: 1, .. })
+        Action::Notify(Notice::Reconnecting { attempt: 1, .. })
     ));
     // A late `Opened` for the abandoned attempt is ignored.
     sim.open();
@@ -40,10 +40,10 @@ fn a_send_not_confirmed_within_the_write_timeout_kills_the_transport() {
     let mark = sim.trace.len();
     sim.advance(Duration::from_millis(1));
     let after = sim.since(mark);
-    assert_eq!(after[0], Recorded::Disconnect);
+    assert_eq!(after[0], Action::Disconnect);
     assert_eq!(
         after[1],
-        Recorded::Notice(Notice::Disconnected(DisconnectCause::WriteTimeout(
+        Action::Notify(Notice::Disconnected(DisconnectCause::WriteTimeout(
             Duration::from_secs(2)
         )))
     );
@@ -75,7 +75,7 @@ fn sent_confirmation_for_an_old_id_leaves_newer_sends_bounded() {
     for payload in [b"a", b"b"] {
         sim.conn.handle_input(sim.now, Input::Ping(payload));
         while let Some(action) = sim.conn.poll_action() {
-            if let open_event_core::connection::Action::Send(t) = action {
+            if let Action::Send(t) = action {
                 ids.push(t.id);
             }
         }

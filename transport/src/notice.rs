@@ -65,7 +65,7 @@ impl fmt::Debug for Notifier {
 /// | level | notices |
 /// |---|---|
 /// | info | connected, reconnecting, goaway, duplicate, stopped as requested, expected disconnects (after a goaway, a clean close with code 1000) |
-/// | warn | other disconnects, rejected frames, slow deliveries, late outcomes |
+/// | warn | other disconnects, rejected frames, slow deliveries, late outcomes, a full dedup memory |
 /// | error | stopped because of an error |
 pub fn log_notice(notice: &Notice) {
     match notice {
@@ -79,7 +79,8 @@ pub fn log_notice(notice: &Notice) {
         Notice::Disconnected(_)
         | Notice::Rejected(_)
         | Notice::SlowDelivery { .. }
-        | Notice::LateOutcome { .. } => tracing::warn!(target: TARGET, "{notice}"),
+        | Notice::LateOutcome { .. }
+        | Notice::DedupFull { .. } => tracing::warn!(target: TARGET, "{notice}"),
         Notice::Stopped(reason) if reason.is_requested() => {
             tracing::info!(target: TARGET, "{notice}");
         }

@@ -11,13 +11,14 @@ use crate::codec::{FrameError, GoAway, GoAwayReason};
 use crate::config::Config;
 use crate::kso1::{self, HandshakeHeaders};
 
+use super::dedup::AckCode;
 use super::input::{CloseInfo, OpenError};
 
 /// The next thing an adapter must do. Drain them with
 /// [`Connection::poll_action`](super::Connection::poll_action) after every input or command.
 ///
 /// Deliberately exhaustive: adding a variant must break every adapter at compile time.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 #[allow(clippy::exhaustive_enums)]
 pub enum Action {
     /// Open a new WebSocket to [`ConnectRequest::url`] with [`ConnectRequest::headers`], then
@@ -47,7 +48,7 @@ pub enum Action {
 }
 
 /// Where and how to open the WebSocket.
-#[derive(Clone)]
+#[derive(Clone, PartialEq)]
 pub struct ConnectRequest {
     config: Arc<Config>,
     attempt: u32,
@@ -114,7 +115,7 @@ pub enum Message {
     /// do not send a second one: *flush* the writer instead, which writes the queued pong now,
     /// then report `Sent`. Libraries that do not answer pings send `Pong(payload)` here.
     Pong(Vec<u8>),
-    /// An ack text frame (PROTOCOL.md §3).
+    /// An ack text frame (docs/protocol.md §5).
     Ack {
         /// The acked event's nonce.
         nonce: String,
@@ -126,7 +127,7 @@ pub enum Message {
 }
 
 /// An event handed to the application, with the token that completes it.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Delivery {
     /// Pass it to [`Connection::complete`](super::Connection::complete).
     pub token: DeliveryToken,
@@ -161,10 +162,25 @@ impl Outcome {
     pub fn error(err: impl fmt::Display) -> Self {
         Self::Error(err.to_string())
     }
+
+    /// The ack this outcome turns into: 200 for `Ok` and `Unhandled`, 500 with the text
+    /// (truncated to the protocol's limit) for `Error`.
+    pub(super) fn ack(&self) -> AckCode {
+        match self {
+            Self::Ok | Self::Unhandled => AckCode {
+                code: 200,
+                msg: None,
+            },
+            Self::Error(msg) => AckCode {
+                code: 500,
+                msg: Some(crate::codec::truncate_ack_msg(msg).into_owned()),
+            },
+        }
+    }
 }
 
 /// A lifecycle report for the application.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Notice {
     /// The WebSocket is open; events flow.
@@ -206,6 +222,18 @@ pub enum Notice {
     LateOutcome {
         /// The event's nonce.
         nonce: String,
+    },
+    /// The duplicate-suppression memory is full: new nonces are delivered but not remembered
+    /// (a redelivery of them reaches the handler again) until old ones leave the window.
+    /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
+    /// times `dedup_window` (each nonce costs about 200 bytes).
+    DedupFull {
+        /// The configured `dedup_capacity`.
+        capacity: usize,
+        /// The configured `dedup_window`.
+        window: Duration,
+        /// New nonces not remembered since the last such notice, this one's included.
+        unremembered: u64,
     },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
@@ -336,7 +364,53 @@ impl fmt::Display for Notice {
                 "outcome of {nonce} arrived after its connection closed; not acked, the server \
                  will redeliver it"
             ),
+            Self::DedupFull {
+                capacity,
+                window,
+                unremembered,
+            } => write!(
+                f,
+                "dedup memory full ({capacity} nonces within {} s): {unremembered} new event(s) \
+                 not remembered, their redeliveries will run the handler again; raise \
+                 dedup_capacity (about 200 bytes per nonce) to the peak rate times the window",
+                window.as_secs()
+            ),
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcomes_map_to_acks() {
+        assert_eq!(
+            Outcome::Ok.ack(),
+            AckCode {
+                code: 200,
+                msg: None
+            }
+        );
+        assert_eq!(
+            Outcome::Unhandled.ack(),
+            AckCode {
+                code: 200,
+                msg: None
+            }
+        );
+        assert_eq!(
+            Outcome::error("boom").ack(),
+            AckCode {
+                code: 500,
+                msg: Some("boom".into())
+            }
+        );
+        let long = Outcome::Error("x".repeat(300)).ack();
+        assert_eq!(
+            long.msg.unwrap().chars().count(),
+            crate::codec::ACK_MSG_MAX_CHARS
+        );
     }
 }

@@ -30,7 +30,7 @@ pub enum Input<'a> {
 #[non_exhaustive]
 pub enum OpenError {
     /// The server answered the upgrade with this HTTP status. 401 and 403 are permanent; every
-    /// other status is retried with backoff (PROTOCOL.md §1).
+    /// other status is retried with backoff (docs/protocol.md §1).
     #[error("the server answered the WebSocket upgrade with HTTP {status}")]
     Status {
         /// The HTTP status code.

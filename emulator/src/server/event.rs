@@ -50,7 +50,7 @@ impl EventSpec {
     }
 
     /// A `kso.app_chat.message` `create` event: a user sent the app the text message `text`
-    /// (PROTOCOL.md §6; the ids are fixed sample values).
+    /// (docs/protocol.md §10; the ids are fixed sample values).
     pub fn chat_message(text: &str) -> Self {
         let mut data = String::from(
             r#"{"company_id":"emu-company","chat":{"id":"emu-chat","type":"p2p"},"sender":{"type":"user","id":"emu-user"},"send_time":1704067200,"message":{"id":"emu-msg","type":"text","content":{"text":"#,

@@ -1,4 +1,4 @@
-//! The WebSocket upgrade request as the server sees it, and its validation (PROTOCOL.md §1).
+//! The WebSocket upgrade request as the server sees it, and its validation (docs/protocol.md §1).
 
 use std::time::{Duration, SystemTime};
 

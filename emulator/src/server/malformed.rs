@@ -3,7 +3,7 @@
 //! The frames that must get past signature verification to exercise a later check (bad base64,
 //! bad padding, a short nonce, ...) carry a *valid* signature over their altered fields, so the
 //! client rejects them for exactly the reason named. The signing and encryption here are an
-//! independent implementation of PROTOCOL.md §2, which the unit tests check against
+//! independent implementation of docs/protocol.md §2, which the unit tests check against
 //! [`EventCipher::seal`](open_event_core::crypto::EventCipher::seal).
 
 use std::fmt;
@@ -369,7 +369,7 @@ mod tests {
                 ServerFrame::Binary(_) => FrameError::Binary,
                 ServerFrame::Text(text) => match codec::decode(&text) {
                     Ok(Frame::Event(frame)) => cipher.open(&frame).unwrap_err(),
-                    Ok(Frame::GoAway(_)) => panic!("{kind}: a goaway"),
+                    Ok(other) => panic!("{kind}: not an event: {other:?}"),
                     Err(err) => err,
                 },
                 other => panic!("{kind}: {other:?}"),
