@@ -17,6 +17,10 @@
 //!   `--sample-every` events.
 //!
 //! CPU time comes from `getrusage(RUSAGE_SELF)` and memory from `/proc/self/status`: Linux only.
+//!
+//! `loadtest listen` measures the `openevent listen` binary as the client process instead (see
+//! `listen.rs`): `cargo build --release -p openevent -p open-event-loadtest`, then
+//! `target/release/loadtest listen --runs 3 --exec 'cat >/dev/null'`.
 #![forbid(unsafe_code)]
 
 mod baseline;
