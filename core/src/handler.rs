@@ -77,11 +77,17 @@ impl AsyncHandler {
     }
 
     /// Runs the handler; its error or panic becomes [`Outcome::Error`].
+    ///
+    /// The closure is called right away, on the calling thread; only the future it returns
+    /// is left to the caller. The async runtimes call this on the client's loop as each event
+    /// is delivered, so what a closure does before its first `.await` (e.g. queueing the
+    /// event's output) happens in delivery order, while the futures run concurrently.
     pub fn call(&self, event: Event) -> impl Future<Output = Outcome> + Send + 'static {
-        let handler = Arc::clone(&self.0);
-        CatchUnwind {
-            inner: Box::pin(async move { handler(event).await }),
-        }
+        let inner = match catch_unwind(AssertUnwindSafe(|| (self.0)(event))) {
+            Ok(future) => Ok(future),
+            Err(panic) => Err(Some(panicked(&panic))),
+        };
+        CatchUnwind { inner }
     }
 }
 
@@ -178,16 +184,24 @@ impl Dispatcher<BlockingHandler> {
     }
 }
 
-/// Polls a boxed handler future, turning a panic into an error outcome.
+/// Polls a boxed handler future, turning a panic into an error outcome; or yields the outcome
+/// of a closure that panicked before returning its future.
 struct CatchUnwind {
-    inner: BoxFuture<Result<(), HandlerError>>,
+    inner: Result<BoxFuture<Result<(), HandlerError>>, Option<Outcome>>,
 }
 
 impl Future for CatchUnwind {
     type Output = Outcome;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Outcome> {
-        let inner = &mut self.inner;
+        let inner = match &mut self.inner {
+            Ok(inner) => inner,
+            Err(outcome) => {
+                return Poll::Ready(outcome.take().unwrap_or_else(|| {
+                    Outcome::Error("the handler's future was polled after it finished".into())
+                }));
+            }
+        };
         match catch_unwind(AssertUnwindSafe(|| inner.as_mut().poll(cx))) {
             Ok(Poll::Pending) => Poll::Pending,
             Ok(Poll::Ready(result)) => Poll::Ready(outcome(result)),
@@ -245,6 +259,42 @@ mod tests {
         assert_eq!(
             block_on(panics.call(event())),
             Outcome::Error("handler panicked: oops".into())
+        );
+    }
+
+    #[test]
+    fn async_closures_run_at_the_call_and_their_futures_when_polled() {
+        use std::sync::Mutex;
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let seen = Arc::clone(&log);
+        let handler = AsyncHandler::new(move |e: Event| {
+            seen.lock().unwrap().push(format!("call {}", e.nonce));
+            let seen = Arc::clone(&seen);
+            async move {
+                seen.lock().unwrap().push(format!("poll {}", e.nonce));
+                Ok::<(), String>(())
+            }
+        });
+        let first = handler.call(Event::new("kso.app_chat", "create", 0, "n1", "{}"));
+        let second = handler.call(Event::new("kso.app_chat", "create", 0, "n2", "{}"));
+        assert_eq!(*log.lock().unwrap(), ["call n1", "call n2"]);
+        assert_eq!(block_on(second), Outcome::Ok);
+        assert_eq!(block_on(first), Outcome::Ok);
+        assert_eq!(
+            *log.lock().unwrap(),
+            ["call n1", "call n2", "poll n2", "poll n1"]
+        );
+
+        let panics_early = AsyncHandler::new(|e: Event| {
+            if e.nonce == "n3" {
+                panic!("before the future");
+            }
+            async { Ok::<(), String>(()) }
+        });
+        let future = panics_early.call(Event::new("kso.app_chat", "create", 0, "n3", "{}"));
+        assert_eq!(
+            block_on(future),
+            Outcome::Error("handler panicked: before the future".into())
         );
     }
 

@@ -17,11 +17,16 @@
 //!   `--sample-every` events.
 //!
 //! CPU time comes from `getrusage(RUSAGE_SELF)` and memory from `/proc/self/status`: Linux only.
+//!
+//! `loadtest listen` measures the `openevent listen` binary as the client process instead (see
+//! `listen.rs`): `cargo build --release -p openevent -p open-event-loadtest`, then
+//! `target/release/loadtest listen --runs 3 --exec 'cat >/dev/null'`.
 #![forbid(unsafe_code)]
 
 mod baseline;
 mod bench;
 mod client;
+mod listen;
 mod measure;
 mod protocol;
 mod serve;
@@ -64,6 +69,9 @@ enum Internal {
     /// The soak's emulator child, with chaos on.
     #[command(hide = true)]
     SoakServe(soak::SoakServeArgs),
+    /// Measure the `openevent listen` binary as the client process (a burst of events into
+    /// it, stdout to a file or /dev/null), with the same checks.
+    Listen(listen::ListenArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +81,7 @@ fn main() -> ExitCode {
         Some(Internal::Client(args)) => client::run(args).map(|()| true),
         Some(Internal::Soak(args)) => soak::run(args),
         Some(Internal::SoakServe(args)) => soak::serve(args).map(|()| true),
+        Some(Internal::Listen(args)) => listen::run(args),
         None => bench::run(&cli.bench),
     };
     match result {
