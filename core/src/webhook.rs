@@ -348,7 +348,12 @@ impl Endpoint {
             event_code: frame.event_code(),
             nonce: frame.nonce.clone().into_owned(),
         };
-        let event = match self.cipher.open(&frame) {
+        // The same acceptance rule as the long connection: the plaintext must be JSON text.
+        let event = match self
+            .cipher
+            .open(&frame)
+            .and_then(|e| e.check_json().map(|()| e))
+        {
             Ok(event) => event,
             Err(err) => return Step::Respond(self.refuse(&Rejection::Frame(err), Some(id))),
         };

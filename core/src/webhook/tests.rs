@@ -494,3 +494,23 @@ fn hostile_header_values_are_bounded_in_messages() {
 fn epoch() -> Instant {
     Instant::now()
 }
+
+#[test]
+fn a_plaintext_that_is_not_json_is_400_never_delivered() {
+    let mut ep = endpoint();
+    let now = epoch();
+    let text = EventCipher::new(&crate::Credentials::new(APP_ID, SECRET))
+        .seal(
+            "kso.app_chat",
+            "create",
+            1_704_067_201,
+            "0123456789abcdef",
+            "not json",
+        )
+        .unwrap()
+        .to_json();
+    let r = respond(ep.handle(now, post(&text)));
+    assert_eq!((r.status, r.reason), (400, "plaintext_not_json"));
+    assert_eq!(ep.stats().rejected(RejectKind::PlaintextNotJson), 1);
+    assert_eq!(ep.stats().events_delivered, 0);
+}
