@@ -24,6 +24,8 @@ fn check(data: &[u8]) {
             let again = codec::decode(&text).expect("a re-encoded goaway decodes");
             assert_eq!(again, Frame::GoAway(goaway));
         }
+        // `Frame` is non-exhaustive: a frame kind added later gets its own round-trip check here.
+        Ok(_) => {}
     }
 }
 
