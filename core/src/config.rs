@@ -19,6 +19,8 @@ use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
 
+use crate::duration_text::format_duration;
+
 use http::Uri;
 
 use crate::{AppSecret, Credentials};
@@ -442,8 +444,8 @@ fn duration(
     if value < min || value > max {
         return Err(ConfigError::new(
             field,
-            format!("{value:?} is out of range"),
-            format!("{min:?} ..= {max:?}"),
+            format!("{} is out of range", format_duration(value)),
+            format!("{} ..= {}", format_duration(min), format_duration(max)),
         ));
     }
     Ok(())
@@ -631,8 +633,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             (err.field(), err.allowed()),
-            ("reconnect_max", "5s ..= 86400s")
+            ("reconnect_max", "5s ..= 24h")
         );
+        let err = builder()
+            .drain_timeout(Duration::from_secs(601))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config `drain_timeout`: 601s is out of range; expected 0s ..= 10m"
+        );
+        let err = builder()
+            .reconnect_base(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.allowed(), "1ms ..= 1h");
         let err = builder().read_backlog(65_537).build().unwrap_err();
         assert_eq!(
             err.to_string(),

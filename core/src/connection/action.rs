@@ -300,8 +300,9 @@ pub enum StopReason {
     },
     /// `max_retries` consecutive attempts failed.
     #[error(
-        "gave up after {attempts} consecutive failed attempts (last: {last}); check the \
-         network and the endpoint, or raise max_retries"
+        "gave up after {attempts} consecutive failed {} (last: {last}); check the \
+         network and the endpoint, or raise max_retries",
+        if *.attempts == 1 { "attempt" } else { "attempts" }
     )]
     RetriesExhausted {
         /// Consecutive failed attempts, the first one included (`max_retries + 1`).
@@ -372,10 +373,16 @@ impl fmt::Display for Notice {
                 drain_timeout,
             } => write!(
                 f,
-                "graceful stop: {abandoned} events were still being handled when drain_timeout \
-                 ({} ms) ran out; abandoned unacked (the server redelivers them); raise \
+                "graceful stop: {abandoned} {} still being handled when drain_timeout \
+                 ({} ms) ran out; abandoned unacked (the server redelivers {}); raise \
                  drain_timeout if handlers need longer",
-                drain_timeout.as_millis()
+                if *abandoned == 1 {
+                    "event was"
+                } else {
+                    "events were"
+                },
+                drain_timeout.as_millis(),
+                if *abandoned == 1 { "it" } else { "them" },
             ),
             Self::LateOutcome { nonce } => write!(
                 f,
@@ -401,6 +408,40 @@ impl fmt::Display for Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let last = DisconnectCause::ConnectTimeout(Duration::from_secs(1));
+        let one = StopReason::RetriesExhausted {
+            attempts: 1,
+            last: last.clone(),
+        };
+        assert!(
+            one.to_string()
+                .starts_with("gave up after 1 consecutive failed attempt (last: "),
+            "{one}"
+        );
+        let two = StopReason::RetriesExhausted { attempts: 2, last };
+        assert!(
+            two.to_string()
+                .starts_with("gave up after 2 consecutive failed attempts (last: "),
+            "{two}"
+        );
+        let drain = |abandoned| Notice::DrainExceeded {
+            abandoned,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let text = drain(1).to_string();
+        assert!(
+            text.contains("1 event was still") && text.contains("redelivers it)"),
+            "{text}"
+        );
+        let text = drain(3).to_string();
+        assert!(
+            text.contains("3 events were still") && text.contains("redelivers them)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn outcomes_map_to_acks() {
