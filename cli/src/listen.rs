@@ -212,6 +212,8 @@ impl Listener {
             | Notice::DedupFull { .. } => {
                 status.warn(&flag_hints::as_flags(&notice.to_string()));
             }
+            // Each event's answer (`ack 500: ...`) is printed with the event already.
+            Notice::HandlerFailed { .. } => {}
             _ => status.info(&notice.to_string()),
         }
     }

@@ -238,8 +238,14 @@ impl Connection {
     ) -> Result<(), UsageError> {
         let now = self.advance(now);
         let flight = self.deliveries.finish(token, self.transport)?;
-        if outcome == Outcome::Unhandled {
-            self.stats.unhandled += 1;
+        match &outcome {
+            Outcome::Unhandled => self.stats.unhandled += 1,
+            Outcome::Error(message) => self.notify(Notice::HandlerFailed {
+                event_code: flight.event_code.clone(),
+                nonce: flight.nonce.clone(),
+                message: message.clone(),
+            }),
+            Outcome::Ok => {}
         }
         if self.state != State::Stopped {
             self.answer(now, &flight, &outcome.ack());
@@ -629,7 +635,7 @@ impl Connection {
     }
 
     fn reject(&mut self, err: FrameError) {
-        self.stats.rejected[err.kind().index()] += 1;
+        self.stats.rejected.add(err.kind());
         self.notify(Notice::Rejected(err));
     }
 

@@ -524,7 +524,7 @@ impl Endpoint {
             Rejection::BodyTooLarge { .. } => stats.body_too_large += 1,
             Rejection::BodyTimeout(_) | Rejection::BodyIncomplete => stats.body_unread += 1,
             Rejection::NotUtf8 => stats.not_utf8 += 1,
-            Rejection::Frame(err) => stats.rejected[err.kind().index()] += 1,
+            Rejection::Frame(err) => stats.rejected.add(err.kind()),
             Rejection::Busy { .. } => stats.busy += 1,
             Rejection::ShuttingDown { .. } => stats.shutting_down += 1,
         }

@@ -26,8 +26,9 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::drive::{self, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
+use tracing::Instrument;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
@@ -83,17 +84,15 @@ pub(crate) struct Driver {
     timer: Timer,
     /// The deadline `timer` is set to (`None`: not armed, or it fired).
     armed: Option<Instant>,
-    /// Entered while polling, so every log line names the client.
-    span: tracing::Span,
+    /// The client's span (entered while polling, so every log line names the client), the
+    /// current connection's and each handler's.
+    spans: Spans,
 }
 
 impl Driver {
     pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
-        let span = tracing::info_span!(
-            "open_event",
-            app_id = prepared.config.credentials().app_id()
-        );
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
             link: Link::Down,
@@ -107,7 +106,7 @@ impl Driver {
             handlers: FuturesUnordered::new(),
             timer: Timer::never(),
             armed: None,
-            span,
+            spans,
         }
     }
 
@@ -136,7 +135,7 @@ impl Driver {
 
     /// Drives everything until the core is stopped.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let span = self.span.clone();
+        let span = self.spans.client().clone();
         let _entered = span.enter();
         self.status.register(cx.waker());
         let mut turns = 0;
@@ -333,6 +332,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -343,9 +344,11 @@ impl Driver {
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
                 let token = delivery.token;
-                let outcome = self.dispatcher.handle(delivery.event);
-                self.handlers
-                    .push(Box::pin(async move { (token, outcome.await) }));
+                let span = self.spans.event(&delivery.event);
+                let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
+                self.handlers.push(Box::pin(
+                    async move { (token, outcome.await) }.instrument(span),
+                ));
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
@@ -359,9 +362,12 @@ impl Driver {
     fn connect(&mut self, request: ConnectRequest) {
         self.drop_link();
         self.attempt += 1;
-        tracing::debug!(attempt = self.attempt, "connect attempt");
+        let span = self.spans.connect(self.attempt);
+        span.in_scope(|| tracing::debug!(target: "open_event", "connect attempt"));
         let dialer = Arc::clone(&self.dialer);
-        self.link = Link::Connecting(Box::pin(async move { dialer.open(request).await }));
+        self.link = Link::Connecting(Box::pin(
+            async move { dialer.open(request).await }.instrument(span),
+        ));
     }
 
     /// Queues one message for `poll_write`.

@@ -22,10 +22,11 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::drive::{self, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
@@ -70,6 +71,8 @@ pub(crate) struct Driver {
     dialer: Arc<Dialer>,
     dispatcher: Arc<Dispatcher>,
     notifier: Notifier,
+    /// The client's, the current connection's and each handler's `tracing` span.
+    spans: Spans,
     /// The stop request from the handles, and the snapshot published for them.
     status: Arc<StatusBoard>,
     opened_tx: mpsc::UnboundedSender<Opened>,
@@ -93,6 +96,7 @@ impl Driver {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
         let (opened_tx, opened_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
             link: Link::Down,
@@ -102,6 +106,7 @@ impl Driver {
             dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
             dispatcher: Arc::new(prepared.dispatcher),
             notifier: prepared.notifier,
+            spans,
             status: prepared.status,
             opened_tx,
             opened_rx,
@@ -285,6 +290,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -294,14 +301,18 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
-                let outcome = self.dispatcher.handle(delivery.event);
+                let span = self.spans.event(&delivery.event);
+                let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
                 let outcomes = self.outcome_tx.clone();
                 let token = delivery.token;
-                tokio::spawn(async move {
-                    // `handle` turns errors and panics into outcomes.
-                    let outcome = outcome.await;
-                    let _ = outcomes.send((token, outcome));
-                });
+                tokio::spawn(
+                    async move {
+                        // `handle` turns errors and panics into outcomes.
+                        let outcome = outcome.await;
+                        let _ = outcomes.send((token, outcome));
+                    }
+                    .instrument(span),
+                );
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
@@ -316,12 +327,16 @@ impl Driver {
         self.drop_link();
         self.attempt += 1;
         let attempt = self.attempt;
+        let span = self.spans.connect(attempt);
         let dialer = Arc::clone(&self.dialer);
         let reports = self.opened_tx.clone();
-        let task = tokio::spawn(async move {
-            let result = dialer.open(request).await.map(Box::new);
-            let _ = reports.send(Opened(attempt, result));
-        });
+        let task = tokio::spawn(
+            async move {
+                let result = dialer.open(request).await.map(Box::new);
+                let _ = reports.send(Opened(attempt, result));
+            }
+            .instrument(span),
+        );
         self.link = Link::Connecting { task };
     }
 

@@ -201,6 +201,9 @@ pub enum Behaviour {
 /// What a [`Behaviour::Panic`] handler panics with.
 pub const PANIC_MESSAGE: &str = "the test handler panics on purpose";
 
+/// The `tracing` target of the test handler's "handler called" log line.
+pub const HANDLER_TARGET: &str = "open_event_tests::handler";
+
 /// The topic of the events [`Behaviour::event`] builds.
 pub const TOPIC: &str = "kso.test.behaviour";
 
@@ -405,8 +408,10 @@ struct Record {
 }
 
 impl Record {
-    /// Notes that the handler started on `event`, and says what it must do.
+    /// Notes that the handler started on `event` (and logs it at debug level, in the span
+    /// the runtime runs the handler in), and says what it must do.
     fn begin(&self, event: &Event) -> Behaviour {
+        tracing::debug!(target: HANDLER_TARGET, nonce = event.nonce.as_str(), "handler called");
         lock(&self.handled).push(event.nonce.clone());
         Behaviour::of(event)
     }

@@ -217,6 +217,17 @@ pub enum Notice {
         /// How long it has run.
         elapsed: Duration,
     },
+    /// A handler returned an error or panicked ([`Outcome::Error`]): the event is acked with
+    /// code 500 and this message (the server may redeliver it). Logged at WARN by every
+    /// runtime, so a failing handler is visible without any setup.
+    HandlerFailed {
+        /// The event's code.
+        event_code: String,
+        /// The event's nonce.
+        nonce: String,
+        /// The handler's error text (or `handler panicked: ...`).
+        message: String,
+    },
     /// An outcome arrived after the transport of its event died: no ack was sent (the server
     /// redelivers the event).
     LateOutcome {
@@ -384,6 +395,11 @@ impl fmt::Display for Notice {
                 drain_timeout.as_millis(),
                 if *abandoned == 1 { "it" } else { "them" },
             ),
+            Self::HandlerFailed {
+                event_code,
+                nonce,
+                message,
+            } => write!(f, "handler of {event_code} ({nonce}) failed: {message}"),
             Self::LateOutcome { nonce } => write!(
                 f,
                 "outcome of {nonce} arrived after its connection closed; not acked, the server \
