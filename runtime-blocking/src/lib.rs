@@ -143,6 +143,8 @@ impl ClientBuilder {
     /// # Errors
     /// [`BuildError::Config`] for a setting out of range, [`BuildError::Transport`] for an
     /// unreadable CA file, an unusable endpoint or proxy URL.
+    /// [`BuildError::NoHandler`] when neither a handler nor a dispatcher route was set (call
+    /// [`ClientBuilder::ignore_all`] to ack every event unhandled on purpose).
     pub fn build(self) -> Result<Client, BuildError> {
         Ok(Client {
             prepared: self.options.prepare()?,
@@ -172,6 +174,14 @@ mod tests {
     fn build_checks_settings_up_front() {
         let err = builder().max_in_flight(0).build().unwrap_err();
         assert!(matches!(err, BuildError::Config(_)), "{err}");
+        // No handler: refused with the fix, unless every event is ignored on purpose.
+        let bare = || Client::builder("AK123456", "sk098765");
+        let err = bare().build().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        assert!(err.to_string().contains(".ignore_all()"), "{err}");
+        let err = bare().dispatcher(Dispatcher::new()).build().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        assert!(bare().ignore_all().build().is_ok());
         let err = builder()
             .ca_file("/nonexistent/ca.pem")
             .build()
