@@ -342,6 +342,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let token = delivery.token;
                 let outcome = self.dispatcher.handle(delivery.event);
                 self.handlers

@@ -436,7 +436,10 @@ impl Driver {
         match action {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
-            Action::Deliver(delivery) => self.pool.submit(delivery),
+            Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
+                self.pool.submit(delivery);
+            }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => {
                 self.paused = false;

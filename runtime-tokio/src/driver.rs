@@ -294,6 +294,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let outcome = self.dispatcher.handle(delivery.event);
                 let outcomes = self.outcome_tx.clone();
                 let token = delivery.token;
