@@ -111,6 +111,8 @@ impl Health {
                 self.up = true;
                 self.connected_once = true;
                 self.lost_at = None;
+                // A new client took over (e.g. a relay's next leadership term).
+                self.stopped = None;
             }
             Notice::Disconnected(cause) => {
                 if self.up || self.lost_at.is_none() {
@@ -259,5 +261,8 @@ mod tests {
         assert_eq!(live.reason, "stopped: stopped as requested");
         assert_eq!(live.status(), 503);
         assert!(!health.readiness(false).ok);
+        // A later client reporting here (a relay's next term) makes it live again.
+        health.observe(t0, &Notice::Connected { reconnect: false });
+        assert!(health.liveness(t0, GRACE).ok && health.readiness(false).ok);
     }
 }

@@ -41,6 +41,19 @@
 //! misbehaving server cannot grow the series without bound. Several clients in one process add
 //! up in the same series.
 //!
+//! A webhook endpoint (`open-event-webhook`) keeps plain counters
+//! ([`WebhookStats`](open_event_core::webhook::WebhookStats)); [`publish_webhook_stats`]
+//! copies them into the recorder (call it before each scrape), under the same names where the
+//! meaning is the same (`open_event_events_received_total`, `..._events_rejected_total`,
+//! `..._duplicates_total`, `..._slow_deliveries_total`) and these:
+//!
+//! | name | type | labels | what |
+//! |---|---|---|---|
+//! | `open_event_webhook_requests_total` | counter | | requests handled |
+//! | `open_event_webhook_answered_total` | counter | `status` (`200`, `500`) | deliveries answered |
+//! | `open_event_webhook_refused_total` | counter | `reason` (`busy`, `shutting_down`, `body_too_large`, `method_not_allowed`, `unsupported_media_type`, `body_unread`, `not_utf8`) | requests refused before a delivery |
+//! | `open_event_webhook_challenges_total` | counter | | challenges echoed |
+//!
 //! A histogram's buckets are the exporter's choice; [`HANDLER_DURATION_BUCKETS`] fits the
 //! platform's 3 s delivery budget.
 //!
@@ -80,6 +93,15 @@ pub const LAST_FRAME_TIMESTAMP: &str = "open_event_last_frame_timestamp_seconds"
 pub const CONNECTED: &str = "open_event_connected";
 /// `open_event_connection_state{state}` (gauge).
 pub const CONNECTION_STATE: &str = "open_event_connection_state";
+
+/// `open_event_webhook_requests_total` (webhook mode, [`publish_webhook_stats`]).
+pub const WEBHOOK_REQUESTS: &str = "open_event_webhook_requests_total";
+/// `open_event_webhook_answered_total{status}` (webhook mode).
+pub const WEBHOOK_ANSWERED: &str = "open_event_webhook_answered_total";
+/// `open_event_webhook_refused_total{reason}` (webhook mode).
+pub const WEBHOOK_REFUSED: &str = "open_event_webhook_refused_total";
+/// `open_event_webhook_challenges_total` (webhook mode).
+pub const WEBHOOK_CHALLENGES: &str = "open_event_webhook_challenges_total";
 
 /// Distinct event codes kept as `code` label values per process; later ones are `other`.
 pub const MAX_CODE_LABELS: usize = 100;
@@ -122,10 +144,14 @@ pub fn state_label(state: State) -> &'static str {
 }
 
 #[cfg(feature = "metrics")]
-pub(crate) use enabled::*;
+pub use enabled::publish_webhook_stats;
+#[cfg(feature = "metrics")]
+pub(crate) use enabled::{NoticeMeter, delivered, outcome, state_changed, stats_changed};
 
 #[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::*;
+pub use disabled::publish_webhook_stats;
+#[cfg(not(feature = "metrics"))]
+pub(crate) use disabled::{NoticeMeter, delivered, outcome, state_changed, stats_changed};
 
 /// The recording, with the facade.
 #[cfg(feature = "metrics")]
@@ -141,6 +167,7 @@ mod enabled {
         Connection, Delivery, DeliveryToken, Notice, Outcome, State,
     };
     use open_event_core::stats::Stats;
+    use open_event_core::webhook::WebhookStats;
 
     use super::*;
 
@@ -298,6 +325,32 @@ mod enabled {
         kept
     }
 
+    /// Copies a webhook endpoint's counters into the recorder (see the module docs).
+    pub fn publish_webhook_stats(stats: &WebhookStats) {
+        describe_once();
+        counter!(EVENTS_RECEIVED).absolute(stats.events_received);
+        counter!(DUPLICATES).absolute(stats.duplicates);
+        counter!(SLOW_DELIVERIES).absolute(stats.slow_deliveries);
+        counter!(WEBHOOK_REQUESTS).absolute(stats.requests);
+        counter!(WEBHOOK_CHALLENGES).absolute(stats.challenges);
+        counter!(WEBHOOK_ANSWERED, "status" => "200").absolute(stats.answered_ok);
+        counter!(WEBHOOK_ANSWERED, "status" => "500").absolute(stats.answered_error);
+        for (reason, n) in [
+            ("busy", stats.busy),
+            ("shutting_down", stats.shutting_down),
+            ("body_too_large", stats.body_too_large),
+            ("method_not_allowed", stats.method_not_allowed),
+            ("unsupported_media_type", stats.unsupported_media_type),
+            ("body_unread", stats.body_unread),
+            ("not_utf8", stats.not_utf8),
+        ] {
+            counter!(WEBHOOK_REFUSED, "reason" => reason).absolute(n);
+        }
+        for kind in RejectKind::ALL {
+            counter!(EVENTS_REJECTED, "reason" => kind.as_str()).absolute(stats.rejected(kind));
+        }
+    }
+
     /// The help texts, once per process.
     fn describe_once() {
         static ONCE: Once = Once::new();
@@ -351,6 +404,10 @@ mod enabled {
             );
             describe_gauge!(CONNECTED, "Clients whose WebSocket is open.");
             describe_gauge!(CONNECTION_STATE, "Clients in each connection state.");
+            describe_counter!(WEBHOOK_REQUESTS, "Webhook requests handled.");
+            describe_counter!(WEBHOOK_ANSWERED, "Webhook deliveries answered, by status.");
+            describe_counter!(WEBHOOK_REFUSED, "Webhook requests refused, by reason.");
+            describe_counter!(WEBHOOK_CHALLENGES, "Webhook challenges echoed.");
         });
     }
 
@@ -420,4 +477,9 @@ mod disabled {
 
     #[inline]
     pub(crate) fn outcome(_: &Connection, _: Instant, _: DeliveryToken, _: &Outcome) {}
+
+    /// Copies a webhook endpoint's counters into the recorder (nothing without the
+    /// `metrics` feature).
+    #[inline]
+    pub fn publish_webhook_stats(_: &open_event_core::webhook::WebhookStats) {}
 }
