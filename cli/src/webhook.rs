@@ -148,6 +148,8 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
         let addr = server
             .local_addr()
             .map_err(|err| Failure::other(err.to_string()))?;
+        // Bound: connections queue from here on.
+        probes.set_listening(true);
         status.info(&format!(
             "webhook listening on http://{addr}{} for {}{}",
             args.path,
@@ -163,7 +165,6 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
         }
         let stop = handle.clone();
         stopper.arm(move || stop.stop());
-        probes.set_listening(true);
         let served = server
             .run()
             .await

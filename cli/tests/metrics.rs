@@ -1,8 +1,10 @@
-//! `--metrics`: `openevent listen` and `openevent webhook` as processes, scraped over real
-//! HTTP: counters by name and label values, `/healthz` and `/readyz` through a connection's
-//! life.
+//! `--metrics`: `openevent listen`, `relay` (with a real redis-server) and `webhook` as
+//! processes, scraped over real HTTP: counters by name and label values, `/healthz` and
+//! `/readyz` through a connection's life.
 
 mod common;
+#[path = "../../relay/tests/servers/mod.rs"]
+mod servers;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -15,6 +17,7 @@ use open_event_core::Credentials;
 use open_event_core::codec::GoAwayReason;
 use open_event_emulator::server::{EventSpec, Malformed};
 use open_event_emulator::webhook::{PushOptions, WebhookPusher};
+use servers::RedisServer;
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -319,4 +322,68 @@ fn webhook_metrics_count_requests_and_health_is_listening() {
     stop(&child);
     let finished = wait(child, LIMIT);
     assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+}
+
+#[test]
+fn relay_leader_and_standby_are_both_healthy_and_the_leader_counts_its_events() {
+    let emu = TestEmulator::start();
+    let redis = RedisServer::start();
+    let (stream, lease) = (redis.url("events"), redis.url("leader"));
+    let relay = || {
+        let mut child = openevent()
+            .arg("relay")
+            .args(emu.client_args())
+            .args(["--to", &stream, "--lease", &lease, "--lease-ttl", "2s"])
+            .args(["--metrics", "127.0.0.1:0"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = lines(child.stderr.take().unwrap());
+        let addr = metrics_addr(&stderr);
+        (child, stderr, addr)
+    };
+    let wait_line = |stderr: &Receiver<String>, needle: &str| {
+        let deadline = Instant::now() + LIMIT;
+        loop {
+            let line = stderr
+                .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                .unwrap_or_else(|_| panic!("no `{needle}` on stderr"));
+            if line.contains(needle) {
+                return;
+            }
+        }
+    };
+    let (leader, leader_err, leader_addr) = relay();
+    wait_line(&leader_err, "leader (lease token");
+    let (standby, standby_err, standby_addr) = relay();
+    wait_line(&standby_err, "standby: waiting for the lease");
+
+    emu.push(chat_event("c1"));
+    emu.wait_for(|r| r.ack_counts.accepted >= 1, LIMIT);
+    let text = scrape_until(&leader_addr, "the stored event", |t| {
+        sample(t, "open_event_events_acked_total", &[("status", "200")]) == Some(1.0)
+    });
+    assert_eq!(
+        sample(
+            &text,
+            "open_event_events_delivered_total",
+            &[("code", "kso.app_chat.create")]
+        ),
+        Some(1.0)
+    );
+    assert_eq!(
+        get(&leader_addr, "/healthz"),
+        (200, "connected\n".to_owned())
+    );
+    assert_eq!(get(&leader_addr, "/readyz"), (200, "ready\n".to_owned()));
+    let standing_by = (200, "standby: waiting for the lease\n".to_owned());
+    assert_eq!(get(&standby_addr, "/healthz"), standing_by);
+    assert_eq!(get(&standby_addr, "/readyz"), standing_by);
+
+    for child in [leader, standby] {
+        stop(&child);
+        let finished = wait(child, LIMIT);
+        assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    }
 }
