@@ -30,7 +30,7 @@
 //! | `open_event_pings_total` | counter | | pings received (each answered) |
 //! | `open_event_last_frame_timestamp_seconds` | gauge | | Unix time of the last frame from the server (`time() - ...` is its age) |
 //! | `open_event_connected` | gauge | | clients whose WebSocket is open (0 or 1 for one client) |
-//! | `open_event_connection_state` | gauge | `state` (`connecting`, `open`, `waiting`, `draining`, `closing`, `stopped`) | clients in each state |
+//! | `open_event_connection_state` | gauge | `state` (`connecting`, `open`, `waiting`, `draining`, `closing`, `stopped`) | running clients in each state (a client leaves it when its `run` returns) |
 //!
 //! `cause` is one of `connect_failed`, `connect_timeout`, `write_timeout`, `server_silent`,
 //! `goaway`, `closed` (a clean close by the server), `transport_error`, `requested`, `other`.
@@ -146,12 +146,16 @@ pub fn state_label(state: State) -> &'static str {
 #[cfg(feature = "metrics")]
 pub use enabled::publish_webhook_stats;
 #[cfg(feature = "metrics")]
-pub(crate) use enabled::{NoticeMeter, delivered, outcome, state_changed, stats_changed};
+pub(crate) use enabled::{
+    NoticeMeter, client_finished, delivered, outcome, state_changed, stats_changed,
+};
 
 #[cfg(not(feature = "metrics"))]
 pub use disabled::publish_webhook_stats;
 #[cfg(not(feature = "metrics"))]
-pub(crate) use disabled::{NoticeMeter, delivered, outcome, state_changed, stats_changed};
+pub(crate) use disabled::{
+    NoticeMeter, client_finished, delivered, outcome, state_changed, stats_changed,
+};
 
 /// The recording, with the facade.
 #[cfg(feature = "metrics")]
@@ -274,6 +278,14 @@ mod enabled {
         gauge!(CONNECTION_STATE, "state" => state_label(new)).increment(1.0);
         if new == State::Open {
             gauge!(CONNECTED).increment(1.0);
+        }
+    }
+
+    /// One client's `run` returned in `last` state: it leaves the state gauges.
+    pub(crate) fn client_finished(last: State) {
+        gauge!(CONNECTION_STATE, "state" => state_label(last)).decrement(1.0);
+        if last == State::Open {
+            gauge!(CONNECTED).decrement(1.0);
         }
     }
 
@@ -403,7 +415,10 @@ mod enabled {
                 "Unix time of the last frame received from the server."
             );
             describe_gauge!(CONNECTED, "Clients whose WebSocket is open.");
-            describe_gauge!(CONNECTION_STATE, "Clients in each connection state.");
+            describe_gauge!(
+                CONNECTION_STATE,
+                "Running clients in each connection state."
+            );
             describe_counter!(WEBHOOK_REQUESTS, "Webhook requests handled.");
             describe_counter!(WEBHOOK_ANSWERED, "Webhook deliveries answered, by status.");
             describe_counter!(WEBHOOK_REFUSED, "Webhook requests refused, by reason.");
@@ -471,6 +486,9 @@ mod disabled {
 
     #[inline]
     pub(crate) fn state_changed(_: Option<State>, _: State) {}
+
+    #[inline]
+    pub(crate) fn client_finished(_: State) {}
 
     #[inline]
     pub(crate) fn delivered(_: &Delivery) {}

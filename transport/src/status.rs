@@ -111,9 +111,15 @@ impl StatusBoard {
         }
     }
 
-    /// Records that the client's `run` has returned.
+    /// Records that the client's `run` has returned (and takes the client out of the state
+    /// gauges of the metrics).
     pub fn finish(&self) {
-        self.lock().finished = true;
+        let mut snapshot = self.lock();
+        if snapshot.reported && !snapshot.finished {
+            // A client whose `run` returned leaves the state gauges.
+            metrics::client_finished(snapshot.state);
+        }
+        snapshot.finished = true;
     }
 
     fn request_stop(&self) {
