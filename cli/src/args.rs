@@ -383,6 +383,10 @@ pub(crate) struct ListenArgs {
 
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+
+    /// `--metrics`, `--health-grace`: shared with `relay`.
+    #[command(flatten)]
+    pub(crate) metrics: crate::metrics_server::ClientMetricsArgs,
 }
 
 /// `openevent demo`.

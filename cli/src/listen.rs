@@ -15,6 +15,8 @@ use crate::credentials::{self, Prompt};
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
+use crate::metrics_server::MetricsServer;
+use crate::probes::ClientProbes;
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream, plural};
@@ -57,11 +59,20 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         // Printing is all there is to do: one at a time keeps the output in arrival order.
         settings.max_in_flight = Some(1);
     }
+    let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
+    let server = match args.metrics.serve.metrics {
+        Some(addr) => Some(MetricsServer::start(addr, Arc::clone(&probes) as _)?),
+        None => None,
+    };
+    if let Some(server) = &server {
+        status.info(&server.describe());
+    }
     let listener = Arc::new(Listener {
         handling,
         connecting,
         endpoint,
         hinted: AtomicBool::new(false),
+        probes,
     });
     let spec = ClientSpec {
         credentials,
@@ -138,6 +149,8 @@ struct Listener {
     endpoint: String,
     /// The hint for a failed connect (e.g. HTTP 404: the path) was printed.
     hinted: AtomicBool,
+    /// What `/healthz` and `/readyz` answer (served with `--metrics`).
+    probes: Arc<ClientProbes>,
 }
 
 impl Listener {
@@ -222,6 +235,7 @@ impl App for Listener {
     }
 
     fn notice(&self, notice: &Notice) {
+        self.probes.observe(notice);
         self.on_notice(notice);
     }
 

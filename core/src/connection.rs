@@ -339,6 +339,14 @@ impl Connection {
         self.deliveries.len()
     }
 
+    /// The event code of the delivery of `token` and when it was handed out, while it is out
+    /// (not completed yet): what a driver needs to time a handler and label its outcome
+    /// (e.g. the `metrics` feature of `open-event-transport`). `None` for a completed or
+    /// foreign token.
+    pub fn delivery_started(&self, token: DeliveryToken) -> Option<(&str, Instant)> {
+        self.deliveries.started(token)
+    }
+
     /// Whether the adapter was told to pause reading (the backlog is full, or writes back up
     /// past [`MAX_UNCONFIRMED_WRITES`] / [`MAX_UNCONFIRMED_BYTES`]).
     pub fn is_reading_paused(&self) -> bool {

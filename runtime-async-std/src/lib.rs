@@ -67,6 +67,15 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Cargo features
+//!
+//! - `metrics`: the client reports counters, gauges and a handler-duration histogram through
+//!   the [`metrics`](https://docs.rs/metrics) facade (events received, delivered and handled by
+//!   event code, acks by status, rejections by reason, duplicates, reconnects by cause, GoAways
+//!   by reason, the last frame's time, the connection state). Install a recorder (e.g.
+//!   `metrics-exporter-prometheus`) before `run`. The series, their labels and their bounds
+//!   are listed in `open_event_transport::metrics`; every runtime reports the same ones.
+//!
 //! # Security
 //!
 //! Events are signed and encrypted, but the signature does not cover `operation`, nor are

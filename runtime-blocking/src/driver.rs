@@ -445,6 +445,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let span = self.spans.event(&delivery.event);
                 self.pool.submit(delivery, span);
             }

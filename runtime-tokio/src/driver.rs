@@ -301,6 +301,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let span = self.spans.event(&delivery.event);
                 let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
                 let outcomes = self.outcome_tx.clone();

@@ -66,6 +66,15 @@
 //!   [`ClientBuilder::native_roots`], [`ClientBuilder::ca_file`].
 //! - Security: an event's `operation` field is not covered by its signature; TLS is what
 //!   protects it. Never turn certificate verification off outside local tests.
+//!
+//! # Cargo features
+//!
+//! - `metrics`: the client reports counters, gauges and a handler-duration histogram through
+//!   the [`metrics`](https://docs.rs/metrics) facade (events received, delivered and handled by
+//!   event code, acks by status, rejections by reason, duplicates, reconnects by cause, GoAways
+//!   by reason, the last frame's time, the connection state). Install a recorder (e.g.
+//!   `metrics-exporter-prometheus`) before `run`. The series, their labels and their bounds
+//!   are listed in `open_event_transport::metrics`; every runtime reports the same ones.
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 

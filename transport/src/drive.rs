@@ -41,7 +41,7 @@ use std::time::Instant;
 
 use open_event_core::Event;
 use open_event_core::config::Config;
-use open_event_core::connection::{CloseInfo, Connection, DeliveryToken, Input, Outcome};
+use open_event_core::connection::{CloseInfo, Connection, Delivery, DeliveryToken, Input, Outcome};
 use tracing::Span;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -201,11 +201,20 @@ pub fn nothing_to_close(conn: &mut Connection, now: Instant) {
 
 /// Feeds one handler's outcome to the core. Every token comes from this connection and is
 /// completed once, so a `UsageError` is a bug of the driver: it is logged at `error` (on every
-/// runtime) and the loop goes on.
+/// runtime) and the loop goes on. With the `metrics` feature it records the outcome and the
+/// handler's duration by event code.
 pub fn complete(conn: &mut Connection, now: Instant, token: DeliveryToken, outcome: Outcome) {
+    crate::metrics::outcome(conn, now, token, &outcome);
     if let Err(err) = conn.complete(now, token, outcome) {
         tracing::error!(target: "open_event", error = %err, "handler outcome not accepted");
     }
+}
+
+/// An event is handed to the handler: every runtime calls this when it performs
+/// `Action::Deliver`, before running the handler (it counts the delivery by event code with
+/// the `metrics` feature, and does nothing without it).
+pub fn delivered(delivery: &Delivery) {
+    crate::metrics::delivered(delivery);
 }
 
 /// What `run()` returns once the core stopped: [`Connection::result`] without the
