@@ -5,13 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use open_event_core::Event;
-use open_event_core::config::{Config, DEFAULT_ENDPOINT};
+use open_event_core::config::{Config, DEFAULT_ENDPOINT, Settings};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::{ConnectionArgs, ListenArgs};
+use crate::args::ListenArgs;
+use crate::client_settings;
 use crate::credentials::{self, Prompt};
-use crate::environment;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
@@ -22,8 +22,7 @@ use crate::style::{Palette, Stream, plural};
 pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let filter = handling::check_filter(&args.handling, &status)?;
-    let mut connection = args.connection.clone();
-    environment::apply(&mut connection)?;
+    let mut settings = client_settings::resolve(&args.connection)?;
     let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     let handling = EventHandling::new(
@@ -37,13 +36,13 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
-    if args.connection.insecure {
+    if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; anyone on the network path can read \
              and forge events. Use it only against a local test server; prefer --ca-file.",
         );
     }
-    let endpoint = endpoint_text(&connection);
+    let endpoint = endpoint_text(&settings);
     let connecting = format!(
         "connecting to {endpoint} as {} ({} runtime){}",
         credentials.app_id(),
@@ -54,9 +53,9 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             String::new()
         }
     );
-    if !handling.has_exec() && connection.max_in_flight.is_none() {
+    if !handling.has_exec() && settings.max_in_flight.is_none() {
         // Printing is all there is to do: one at a time keeps the output in arrival order.
-        connection.max_in_flight = Some(1);
+        settings.max_in_flight = Some(1);
     }
     let listener = Arc::new(Listener {
         handling,
@@ -66,7 +65,7 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     });
     let spec = ClientSpec {
         credentials,
-        connection,
+        settings,
         filter: listener.handling.filter.clone(),
     };
     let app: Arc<dyn App> = Arc::clone(&listener) as Arc<dyn App>;
@@ -84,22 +83,20 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
 }
 
 /// The endpoint as it will be dialled, for status lines.
-fn endpoint_text(c: &ConnectionArgs) -> String {
-    let mut builder = Config::builder("status", "status");
-    if let Some(url) = &c.endpoint {
-        builder = builder.endpoint(url.clone());
-    } else if let Some(url) = &c.base_url {
-        builder = builder.base_url(url.clone());
-    }
-    builder.build().map_or_else(
-        |_| {
-            c.endpoint
-                .clone()
-                .or_else(|| c.base_url.clone())
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
-        },
-        |config| config.endpoint().to_string(),
-    )
+fn endpoint_text(settings: &Settings) -> String {
+    settings
+        .apply_to(Config::builder("status", "status"))
+        .build()
+        .map_or_else(
+            |_| {
+                settings
+                    .endpoint
+                    .clone()
+                    .or_else(|| settings.base_url.clone())
+                    .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+            },
+            |config| config.endpoint().to_string(),
+        )
 }
 
 /// Status lines on stderr (`openevent: ...`).

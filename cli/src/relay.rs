@@ -13,11 +13,11 @@ use open_event_relay::{
 use open_event_tokio::{BuildError, Client};
 
 use crate::args::{ConnectionArgs, CredentialArgs};
+use crate::client_settings;
 use crate::credentials::{self, Prompt};
 use crate::duration;
 use crate::failure::Failure;
 use crate::listen::Status;
-use crate::runtime::configure;
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream};
 
@@ -151,13 +151,14 @@ fn relay(
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let to = address(args.to.as_deref().unwrap_or_default())?;
     let lease_address = args.lease.as_deref().map(address).transpose()?;
+    let settings = client_settings::resolve(&args.connection)?;
     let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
-    if args.connection.insecure {
+    if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; use it only against a local test \
              server; prefer --ca-file.",
@@ -202,12 +203,9 @@ fn relay(
             )),
         };
         let lease_text = lease.as_ref().map(|l| l.describe());
-        let connection = args.connection.clone();
         let mut builder = Relay::builder(sink, move || {
-            configure!(
-                Client::builder(credentials.app_id(), credentials.app_secret().clone()),
-                &connection
-            )
+            Client::builder(credentials.app_id(), credentials.app_secret().clone())
+                .settings(&settings)
         })
         .store_timeout(args.store_timeout)
         .events(args.events.clone());

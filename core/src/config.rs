@@ -15,6 +15,11 @@
 //! assert_eq!(err.field(), "reconnect_jitter");
 //! ```
 
+pub mod env;
+mod settings;
+
+pub use settings::{Key, Kind, Settings, SettingsError, SettingsErrorKind};
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;

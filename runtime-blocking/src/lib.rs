@@ -140,6 +140,7 @@ mod stream;
 
 pub use open_event_core::codec::{FrameError, GoAway, GoAwayReason, RejectKind};
 pub use open_event_core::config::ConfigError;
+pub use open_event_core::config::{Settings, SettingsError};
 pub use open_event_core::connection::{
     CloseInfo, DisconnectCause, Notice, OpenError, Outcome, State, StopReason,
 };
@@ -238,6 +239,32 @@ impl ClientBuilder {
     open_event_transport::delegate_client_setters!(
         options; dispatcher: Dispatcher, handler: blocking
     );
+
+    /// A builder with every setting from the `OPEN_EVENT_*` environment variables:
+    /// `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET`, `OPEN_EVENT_ENDPOINT` and one variable per
+    /// setting (`OPEN_EVENT_PONG_TIMEOUT=45s`, `OPEN_EVENT_MAX_IN_FLIGHT=16`, ...; the table is
+    /// in [`open_event_core::config::env`]). Unset variables keep the defaults; setters called
+    /// afterwards win over the variables.
+    ///
+    /// ```no_run
+    /// // OPEN_EVENT_APP_ID=... OPEN_EVENT_APP_SECRET=... OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws
+    /// let builder = open_event_blocking::ClientBuilder::from_env()?
+    ///     .handler(|event| {
+    ///         println!("{}", event.event_code());
+    ///         Ok::<(), std::io::Error>(())
+    ///     });
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_blocking::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] naming the variable: the app id or secret unset, or a value
+    /// that does not parse or is out of range (with the form expected).
+    pub fn from_env() -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_env()?,
+        })
+    }
 
     /// Validates the configuration, the TLS settings (CA files are read now) and the proxy URL.
     ///

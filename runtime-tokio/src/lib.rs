@@ -138,6 +138,7 @@ use open_event_core::AppSecret;
 pub use open_event_core::Event;
 pub use open_event_core::codec::{FrameError, GoAway, GoAwayReason, RejectKind};
 pub use open_event_core::config::ConfigError;
+pub use open_event_core::config::{Settings, SettingsError};
 pub use open_event_core::connection::{
     CloseInfo, DisconnectCause, Notice, OpenError, Outcome, State, StopReason,
 };
@@ -235,6 +236,32 @@ impl ClientBuilder {
     open_event_transport::delegate_client_setters!(
         options; dispatcher: Dispatcher, handler: async
     );
+
+    /// A builder with every setting from the `OPEN_EVENT_*` environment variables:
+    /// `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET`, `OPEN_EVENT_ENDPOINT` and one variable per
+    /// setting (`OPEN_EVENT_PONG_TIMEOUT=45s`, `OPEN_EVENT_MAX_IN_FLIGHT=16`, ...; the table is
+    /// in [`open_event_core::config::env`]). Unset variables keep the defaults; setters called
+    /// afterwards win over the variables.
+    ///
+    /// ```no_run
+    /// // OPEN_EVENT_APP_ID=... OPEN_EVENT_APP_SECRET=... OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws
+    /// let builder = open_event_tokio::ClientBuilder::from_env()?
+    ///     .handler(|event| async move {
+    ///         println!("{}", event.event_code());
+    ///         Ok::<(), std::io::Error>(())
+    ///     });
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_tokio::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] naming the variable: the app id or secret unset, or a value
+    /// that does not parse or is out of range (with the form expected).
+    pub fn from_env() -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_env()?,
+        })
+    }
 
     /// Validates every setting and builds the client: the TLS configuration (CA files, the
     /// system store when asked for) and the proxy URL are checked here, not at the first

@@ -9,12 +9,21 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use open_event_core::AppSecret;
-use open_event_core::config::{Config, ConfigBuilder, ConfigError};
+use open_event_core::config::{Config, ConfigBuilder, ConfigError, Settings, SettingsError};
 use open_event_core::dispatcher::Dispatcher;
 use rustls::ClientConfig;
 
 use crate::notice::TARGET;
-use crate::{Notifier, ProxyOptions, StatusBoard, Target, TlsOptions, TransportError};
+use crate::{Notifier, ProxyOptions, Roots, StatusBoard, Target, TlsOptions, TransportError};
+
+/// Reads every setting from the process's `OPEN_EVENT_*` variables (the IO half of
+/// [`Settings::from_vars`], which has the table): the app id and secret may be missing here.
+///
+/// # Errors
+/// A [`SettingsError`] naming the first bad variable, its value and the form expected.
+pub fn env_settings() -> Result<Settings, SettingsError> {
+    Settings::from_vars(std::env::vars_os())
+}
 
 /// What a runtime's `ClientBuilder` holds: the core's configuration, the dispatcher of the
 /// runtime's handler type `H`, TLS, proxy, jitter seed and notice callback.
@@ -52,6 +61,52 @@ impl<H> ClientOptions<H> {
             proxy: ProxyOptions::default(),
             seed: None,
             notifier: Notifier::default(),
+        }
+    }
+
+    /// Every setting from the `OPEN_EVENT_*` environment variables (the table is in
+    /// [`open_event_core::config::env`]); what they leave unset keeps its default.
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] naming the variable: `OPEN_EVENT_APP_ID` or
+    /// `OPEN_EVENT_APP_SECRET` unset, or a value that does not parse or is out of range.
+    pub fn from_env() -> Result<Self, BuildError> {
+        Self::from_settings(env_settings()?)
+    }
+
+    /// Options from `settings`, which must hold the app id and secret.
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] when the app id or secret is missing.
+    pub fn from_settings(settings: Settings) -> Result<Self, BuildError> {
+        let credentials = settings.require_credentials()?;
+        let mut options = Self::new(credentials.app_id(), credentials.app_secret().clone());
+        options.apply(&settings);
+        Ok(options)
+    }
+
+    /// Applies every setting `settings` holds (the protocol settings, the endpoint, the
+    /// credentials, TLS, proxy and seed); the others keep their values. CA files are added to
+    /// those already trusted.
+    pub fn apply(&mut self, settings: &Settings) {
+        self.config = settings.apply_to(self.config.clone());
+        self.tls
+            .extra_ca_files
+            .extend(settings.ca_file.iter().cloned());
+        if let Some(native) = settings.native_roots {
+            self.tls.roots = if native { Roots::Native } else { Roots::WebPki };
+        }
+        if let Some(accept) = settings.danger_accept_invalid_certs {
+            self.tls.danger_accept_invalid_certs = accept;
+        }
+        if let Some(url) = &settings.proxy {
+            self.proxy.url = Some(url.clone());
+        }
+        if let Some(from_env) = settings.proxy_from_env {
+            self.proxy.from_env = from_env;
+        }
+        if let Some(seed) = settings.seed {
+            self.seed = Some(seed);
         }
     }
 
@@ -166,6 +221,9 @@ pub enum BuildError {
          call `.ignore_all()` to ack every event unhandled on purpose"
     )]
     NoHandler,
+    /// A setting handed in from outside (an `OPEN_EVENT_*` variable) is missing or invalid.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 /// A seed from OS entropy (std's per-process random hasher keys) mixed with the clock.
@@ -175,7 +233,8 @@ fn entropy_seed() -> u64 {
 
 /// Generates the setters of a runtime's `ClientBuilder` that holds a field
 /// `$options: ClientOptions<H>`: every config knob of the core (through
-/// `open_event_core::delegate_config_setters!`), `ignore_all`, `on_notice`, the TLS settings (`tls`,
+/// `open_event_core::delegate_config_setters!`), `ignore_all`, `settings` (all of a `Settings`
+/// at once), `on_notice`, the TLS settings (`tls`,
 /// `native_roots`, `ca_file`, `danger_accept_invalid_certs`), the proxy (`proxy`,
 /// `proxy_from_env`) and `seed`.
 ///
@@ -275,6 +334,15 @@ macro_rules! delegate_client_setters {
         #[must_use]
         pub fn ignore_all(mut self) -> Self {
             self.$options.ignore_all = true;
+            self
+        }
+
+        /// Applies every setting `settings` holds (e.g. read with
+        /// `open_event_transport::env_settings()` or `Settings::from_vars`); the others keep
+        /// their values. Setters called afterwards win over it.
+        #[must_use]
+        pub fn settings(mut self, settings: &$crate::__core::config::Settings) -> Self {
+            self.$options.apply(settings);
             self
         }
 
@@ -419,6 +487,89 @@ mod tests {
         let err = bad.prepare().unwrap_err();
         assert!(matches!(err, BuildError::Transport(_)), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn settings_reach_every_part_of_the_options() {
+        let settings = Settings::from_vars([
+            ("OPEN_EVENT_APP_ID", "AK1"),
+            ("OPEN_EVENT_APP_SECRET", "sk1"),
+            ("OPEN_EVENT_ENDPOINT", "ws://127.0.0.1:7000/v7/event/ws"),
+            ("OPEN_EVENT_CA_FILE", "/a.pem"),
+            ("OPEN_EVENT_NATIVE_ROOTS", "true"),
+            ("OPEN_EVENT_DANGER_ACCEPT_INVALID_CERTS", "true"),
+            ("OPEN_EVENT_PROXY", "http://proxy:3128"),
+            ("OPEN_EVENT_PROXY_FROM_ENV", "true"),
+            ("OPEN_EVENT_SEED", "9"),
+            ("OPEN_EVENT_MAX_IN_FLIGHT", "3"),
+        ])
+        .unwrap();
+        let options = ClientOptions::<BlockingHandler>::from_settings(settings).unwrap();
+        assert_eq!(
+            options.tls.extra_ca_files,
+            ["/a.pem"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(options.tls.roots, Roots::Native);
+        assert!(options.tls.danger_accept_invalid_certs && options.proxy.from_env);
+        assert_eq!(options.proxy.url.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(options.seed, Some(9));
+        let config = options.config.build().unwrap();
+        assert_eq!(config.credentials().app_id(), "AK1");
+        assert_eq!(config.max_in_flight(), 3);
+        assert_eq!(
+            config.endpoint().to_string(),
+            "ws://127.0.0.1:7000/v7/event/ws"
+        );
+
+        let missing = Settings::from_vars([("OPEN_EVENT_APP_ID", "AK1")]).unwrap();
+        let err = ClientOptions::<BlockingHandler>::from_settings(missing).unwrap_err();
+        assert!(matches!(err, BuildError::Settings(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("OPEN_EVENT_APP_SECRET is not set"),
+            "{err}"
+        );
+    }
+
+    /// Run by `from_env_reads_the_process_environment` in a child process with the variables
+    /// set (a test cannot set variables in its own process safely).
+    #[test]
+    #[ignore = "run in a child process by from_env_reads_the_process_environment"]
+    fn from_env_child() {
+        let options = ClientOptions::<BlockingHandler>::from_env().unwrap();
+        let config = options.config.build().unwrap();
+        assert_eq!(config.credentials().app_id(), "AK-env");
+        assert_eq!(config.pong_timeout(), std::time::Duration::from_secs(7));
+        assert_eq!(options.seed, Some(5));
+    }
+
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        let run = |vars: &[(&str, &str)]| {
+            let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+            cmd.args(["--ignored", "--exact", "options::tests::from_env_child"]);
+            for var in [
+                "OPEN_EVENT_APP_ID",
+                "OPEN_EVENT_APP_SECRET",
+                "APP_ID",
+                "APP_SECRET",
+            ] {
+                cmd.env_remove(var);
+            }
+            cmd.envs(vars.iter().copied()).output().unwrap()
+        };
+        let ok = run(&[
+            ("OPEN_EVENT_APP_ID", "AK-env"),
+            ("OPEN_EVENT_APP_SECRET", "sk-env"),
+            ("OPEN_EVENT_PONG_TIMEOUT", "7s"),
+            ("OPEN_EVENT_SEED", "5"),
+        ]);
+        let text = String::from_utf8_lossy(&ok.stdout);
+        assert!(ok.status.success() && text.contains("1 passed"), "{text}");
+        let bad = run(&[("OPEN_EVENT_APP_ID", "AK-env")]);
+        let text = String::from_utf8_lossy(&bad.stdout);
+        assert!(!bad.status.success(), "{text}");
+        assert!(text.contains("OPEN_EVENT_APP_SECRET is not set"), "{text}");
     }
 
     #[test]
