@@ -11,7 +11,7 @@ use open_event_core::stats::Stats;
 
 use crate::args::ListenArgs;
 use crate::client_settings;
-use crate::credentials::{self, Prompt};
+use crate::credentials::Prompt;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
@@ -25,7 +25,8 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let filter = handling::check_filter(&args.handling, &status)?;
     let mut settings = client_settings::resolve(&args.connection)?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let credentials =
+        client_settings::take_credentials(&mut settings, &args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     let handling = EventHandling::new(
         &args.handling,

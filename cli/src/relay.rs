@@ -14,7 +14,7 @@ use open_event_tokio::{BuildError, Client};
 
 use crate::args::{ConnectionArgs, CredentialArgs};
 use crate::client_settings;
-use crate::credentials::{self, Prompt};
+use crate::credentials::Prompt;
 use crate::duration;
 use crate::failure::Failure;
 use crate::listen::Status;
@@ -156,8 +156,9 @@ fn relay(
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let to = address(args.to.as_deref().unwrap_or_default())?;
     let lease_address = args.lease.as_deref().map(address).transpose()?;
-    let settings = client_settings::resolve(&args.connection)?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let mut settings = client_settings::resolve(&args.connection)?;
+    let credentials =
+        client_settings::take_credentials(&mut settings, &args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     {
         let status = status.clone();

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod env;
+pub mod file;
 mod settings;
 
 pub use settings::{Key, Kind, Settings, SettingsError, SettingsErrorKind};

@@ -281,6 +281,26 @@ impl ClientBuilder {
         })
     }
 
+    /// A builder with every setting from the TOML config file at `path` (one key per setting,
+    /// named as the setters; the format is in [`open_event_core::config::file`]), then the
+    /// `OPEN_EVENT_*` variables over it; setters called afterwards win over both.
+    ///
+    /// ```no_run
+    /// let builder = open_event_async_std::ClientBuilder::from_config_file("/etc/my-app/open-event.toml")?;
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_async_std::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read or is not TOML, a key that is no
+    /// setting (named, with the closest known key), a value of the wrong type or out of range
+    /// (with its key and line), a bad variable, or no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_config_file(path)?,
+        })
+    }
+
     /// Validates the configuration, the TLS settings (CA files are read here) and the proxy
     /// URL, and builds the client.
     ///

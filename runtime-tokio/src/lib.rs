@@ -272,6 +272,26 @@ impl ClientBuilder {
         })
     }
 
+    /// A builder with every setting from the TOML config file at `path` (one key per setting,
+    /// named as the setters; the format is in [`open_event_core::config::file`]), then the
+    /// `OPEN_EVENT_*` variables over it; setters called afterwards win over both.
+    ///
+    /// ```no_run
+    /// let builder = open_event_tokio::ClientBuilder::from_config_file("/etc/my-app/open-event.toml")?;
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_tokio::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read or is not TOML, a key that is no
+    /// setting (named, with the closest known key), a value of the wrong type or out of range
+    /// (with its key and line), a bad variable, or no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_config_file(path)?,
+        })
+    }
+
     /// Validates every setting and builds the client: the TLS configuration (CA files, the
     /// system store when asked for) and the proxy URL are checked here, not at the first
     /// connect.
