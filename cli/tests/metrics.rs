@@ -387,3 +387,30 @@ fn relay_leader_and_standby_are_both_healthy_and_the_leader_counts_its_events() 
         assert_eq!(finished.code(), Some(0), "{}", finished.dump());
     }
 }
+
+#[test]
+fn a_metrics_address_in_use_fails_before_connecting_and_names_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let finished = common::run(
+        openevent().args([
+            "listen",
+            "--endpoint",
+            &format!("ws://127.0.0.1:{}/v7/event/ws", common::closed_port()),
+            "--app-id",
+            "AK20240101TEST",
+            "--app-secret",
+            "sk_test_secret",
+            "--metrics",
+            &addr,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&[&format!("cannot serve metrics on {addr}"), "--metrics"]);
+    assert!(
+        !finished.stderr.contains("connecting to"),
+        "{}",
+        finished.dump()
+    );
+}
