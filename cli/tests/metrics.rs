@@ -216,10 +216,18 @@ fn listen_metrics_count_by_code_and_health_follows_the_connection() {
     // The platform goes away: healthy within the grace, then 503 saying why; still ready
     // (it connected once and is not stopping).
     drop(emu);
-    let (status, body) = get(&addr, "/healthz");
+    let deadline = Instant::now() + LIMIT;
+    let (status, body) = loop {
+        // Until the client has seen the loss.
+        let (status, body) = get(&addr, "/healthz");
+        if body != "connected\n" {
+            break (status, body);
+        }
+        assert!(Instant::now() < deadline, "still connected");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("reconnecting for "), "{body}");
-    let deadline = Instant::now() + LIMIT;
     let body = loop {
         let (status, body) = get(&addr, "/healthz");
         if status == 503 {
