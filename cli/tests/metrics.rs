@@ -216,10 +216,18 @@ fn listen_metrics_count_by_code_and_health_follows_the_connection() {
     // The platform goes away: healthy within the grace, then 503 saying why; still ready
     // (it connected once and is not stopping).
     drop(emu);
-    let (status, body) = get(&addr, "/healthz");
+    let deadline = Instant::now() + LIMIT;
+    let (status, body) = loop {
+        // Until the client has seen the loss.
+        let (status, body) = get(&addr, "/healthz");
+        if body != "connected\n" {
+            break (status, body);
+        }
+        assert!(Instant::now() < deadline, "still connected");
+        std::thread::sleep(Duration::from_millis(10));
+    };
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("reconnecting for "), "{body}");
-    let deadline = Instant::now() + LIMIT;
     let body = loop {
         let (status, body) = get(&addr, "/healthz");
         if status == 503 {
@@ -386,4 +394,31 @@ fn relay_leader_and_standby_are_both_healthy_and_the_leader_counts_its_events() 
         let finished = wait(child, LIMIT);
         assert_eq!(finished.code(), Some(0), "{}", finished.dump());
     }
+}
+
+#[test]
+fn a_metrics_address_in_use_fails_before_connecting_and_names_the_flag() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let finished = common::run(
+        openevent().args([
+            "listen",
+            "--endpoint",
+            &format!("ws://127.0.0.1:{}/v7/event/ws", common::closed_port()),
+            "--app-id",
+            "AK20240101TEST",
+            "--app-secret",
+            "sk_test_secret",
+            "--metrics",
+            &addr,
+        ]),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&[&format!("cannot serve metrics on {addr}"), "--metrics"]);
+    assert!(
+        !finished.stderr.contains("connecting to"),
+        "{}",
+        finished.dump()
+    );
 }
