@@ -165,6 +165,7 @@ impl Connection {
                 config.dedup_window(),
                 config.dedup_capacity(),
                 config.dedup_retry_errors(),
+                2 * config.write_timeout(),
             ),
             config,
             state: State::Connecting,
@@ -434,6 +435,8 @@ impl Connection {
             self.timers.stop(timer);
         }
         self.stats.acks_unsent += self.sends.clear();
+        // Acks sent shortly before may have died with the transport: their nonces stay at risk.
+        self.dedup.transport_closed(now);
         self.drop_backlog();
         // The dropped backlog and the dropped writes may have been what paused reading: the
         // next transport is read from the start.
@@ -649,6 +652,10 @@ impl Connection {
     /// waited for it; an outcome whose transport is gone is reported as late.
     fn answer(&mut self, now: Instant, flight: &InFlight, ack: &AckCode) {
         let waiting = self.dedup.complete(&flight.nonce, ack);
+        if !self.config.ack_mode() {
+            // Nothing to send: the outcome is the nonce's last word, as an ack would be.
+            self.dedup.acked(now, &flight.nonce);
+        }
         if self.can_ack(flight.transport) {
             self.ack(now, &flight.nonce, ack);
         } else if self.config.ack_mode() {
@@ -742,6 +749,7 @@ impl Connection {
             },
             carries,
         );
+        self.dedup.acked(now, nonce);
     }
 
     fn send(&mut self, now: Instant, message: Message) {

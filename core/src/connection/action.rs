@@ -223,8 +223,11 @@ pub enum Notice {
         /// The event's nonce.
         nonce: String,
     },
-    /// The duplicate-suppression memory is full: new nonces are delivered but not remembered
-    /// (a redelivery of them reaches the handler again) until old ones leave the window.
+    /// The duplicate-suppression memory was full when new nonces arrived. It made room by
+    /// forgetting nonces whose acks the server has had (`evicted`: remembered for less than
+    /// `dedup_window`), and when every remembered nonce might still be redelivered (handlers
+    /// running, acks too recent or lost with their connection), new nonces were delivered but
+    /// not remembered (`unremembered`: a redelivery of them reaches the handler again).
     /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
     /// times `dedup_window` (each nonce costs about 200 bytes).
     DedupFull {
@@ -232,8 +235,11 @@ pub enum Notice {
         capacity: usize,
         /// The configured `dedup_window`.
         window: Duration,
-        /// New nonces not remembered since the last such notice, this one's included.
+        /// New nonces not remembered since the last such notice.
         unremembered: u64,
+        /// Acked nonces forgotten before their window ended, to make room, since the last
+        /// such notice.
+        evicted: u64,
     },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
@@ -386,13 +392,33 @@ impl fmt::Display for Notice {
                 capacity,
                 window,
                 unremembered,
-            } => write!(
-                f,
-                "dedup memory full ({capacity} nonces within {} s): {unremembered} new event(s) \
-                 not remembered, their redeliveries will run the handler again; raise \
-                 dedup_capacity (about 200 bytes per nonce) to the peak rate times the window",
-                window.as_secs()
-            ),
+                evicted,
+            } => {
+                write!(
+                    f,
+                    "dedup memory full ({capacity} nonces within {} s): ",
+                    window.as_secs()
+                )?;
+                if *evicted > 0 {
+                    write!(
+                        f,
+                        "{evicted} acked nonce(s) forgotten before their window ended{}",
+                        if *unremembered > 0 { ", " } else { "; " }
+                    )?;
+                }
+                if *unremembered > 0 {
+                    write!(
+                        f,
+                        "{unremembered} new event(s) not remembered, their redeliveries will \
+                         run the handler again; "
+                    )?;
+                }
+                write!(
+                    f,
+                    "raise dedup_capacity (about 200 bytes per nonce) to the peak rate times \
+                     the window"
+                )
+            }
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
     }
