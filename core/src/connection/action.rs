@@ -40,11 +40,40 @@ pub enum Action {
     /// Send a WebSocket close frame (code 1000) and wait for the server's close; report
     /// [`Input::Closed`](super::Input::Closed) when the transport is gone.
     Close,
+    /// Fail the connection (RFC 6455 §7.1.7): the server broke the WebSocket protocol. Send a
+    /// close frame with the [`Failure`]'s code and reason (and nothing after it), then report
+    /// [`Input::Closed`](super::Input::Closed) when the transport is gone, as after
+    /// [`Action::Close`]. The core reconnects after it.
+    Fail(Failure),
     /// Drop the current transport (or the connect attempt in progress) at once, without a
     /// close handshake: the core has declared it dead. Do not report `Closed` for it.
     Disconnect,
     /// Report this lifecycle notice to the application (logs, metrics, UI).
     Notify(Notice),
+}
+
+/// Why the core fails a connection, as the close frame says it ([`Action::Fail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The close code (RFC 6455 §7.4.1).
+    pub code: u16,
+    /// The close frame's reason text (at most 123 bytes, as a control frame allows).
+    pub reason: &'static str,
+}
+
+impl Failure {
+    /// A text frame that is not UTF-8: close code 1007 (RFC 6455 §8.1).
+    pub const INVALID_UTF8: Self = Self {
+        code: 1007,
+        reason: "text frame is not valid UTF-8",
+    };
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (close code {})", self.reason, self.code)
+    }
 }
 
 /// Where and how to open the WebSocket.
@@ -278,6 +307,9 @@ pub enum DisconnectCause {
     /// Our own graceful close completed ([`Connection::close`](super::Connection::close)).
     #[error("closed as requested")]
     Requested,
+    /// We failed the connection: the server broke the WebSocket protocol ([`Action::Fail`]).
+    #[error("the server broke the WebSocket protocol: {0}; failed the connection")]
+    Failed(Failure),
 }
 
 /// Why a connection stopped for good.
