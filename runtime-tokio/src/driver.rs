@@ -17,6 +17,7 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::tungstenite::Message as WsMessage;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_util::{SinkExt, StreamExt};
 use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
@@ -201,6 +202,10 @@ impl Driver {
                 self.on_ended(&info);
             }
             Io::Read(Some(Ok(message))) => self.on_read(message),
+            Io::Read(Some(Err(err))) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Io::Read(Some(Err(err))) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -317,7 +322,8 @@ impl Driver {
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -354,13 +360,13 @@ impl Driver {
     }
 
     /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
-    fn close(&mut self) {
+    fn close(&mut self, frame: CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
-        up.queue.push_back(Outgoing::Close);
+        up.queue.push_back(Outgoing::Close(frame));
     }
 
     /// Drops the transport at once: aborts a connect attempt, or closes the socket.
@@ -387,7 +393,7 @@ enum Outgoing {
     /// own would make two, or replace it). `Sent` once flushed.
     Pong(SendId),
     /// Our close frame.
-    Close,
+    Close(CloseFrame),
 }
 
 impl Up {
@@ -417,9 +423,8 @@ impl Up {
                     self.unflushed = Some(id);
                 }
                 Some(Outgoing::Pong(id)) => self.unflushed = Some(id),
-                Some(Outgoing::Close) => {
-                    self.ws
-                        .start_send_unpin(WsMessage::Close(Some(drive::close_frame())))?;
+                Some(Outgoing::Close(frame)) => {
+                    self.ws.start_send_unpin(WsMessage::Close(Some(frame)))?;
                 }
                 None => break,
             }

@@ -41,7 +41,9 @@ use std::time::Instant;
 
 use open_event_core::Event;
 use open_event_core::config::Config;
-use open_event_core::connection::{CloseInfo, Connection, Delivery, DeliveryToken, Input, Outcome};
+use open_event_core::connection::{
+    CloseInfo, Connection, Delivery, DeliveryToken, Failure, Input, Outcome,
+};
 use tracing::Span;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
@@ -137,6 +139,29 @@ pub fn close_frame() -> CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     }
+}
+
+/// Our close frame when the core fails the connection ([`Action::Fail`]): its code and reason.
+///
+/// [`Action::Fail`]: open_event_core::connection::Action::Fail
+///
+/// ```
+/// use open_event_core::connection::Failure;
+/// use open_event_transport::drive::failure_frame;
+///
+/// assert_eq!(u16::from(failure_frame(&Failure::INVALID_UTF8).code), 1007);
+/// ```
+pub fn failure_frame(failure: &Failure) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(failure.code),
+        reason: failure.reason.into(),
+    }
+}
+
+/// Whether a read failed on a text message that is not UTF-8. The transport is still up: feed
+/// `Input::InvalidText` (the core fails the connection with 1007) instead of ending the link.
+pub fn is_invalid_text(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Utf8(_))
 }
 
 /// The peer's close frame, once one arrived, and how the stream's end is reported to the core.
