@@ -1,23 +1,53 @@
-//! The settings of a client, layered in order of precedence: the `OPEN_EVENT_*` variables,
-//! then the flags (a flag wins over its variable, which is then not even read). One
-//! [`Settings`] comes out and is applied to the runtime's `ClientBuilder` with its `settings`
-//! method, so every runtime gets the same values.
+//! The settings of a client, layered in order of precedence: the `--config` file, then the
+//! `OPEN_EVENT_*` variables, then the flags (a later layer wins setting by setting; a flag's
+//! variable is not even read). One [`Settings`] comes out and is applied to the runtime's
+//! `ClientBuilder` with its `settings` method, so every runtime gets the same values.
 
-use open_event_core::config::Settings;
+use open_event_core::Credentials;
+use open_event_core::config::{Settings, SettingsErrorKind};
 
-use crate::args::ConnectionArgs;
+use crate::args::{ConnectionArgs, CredentialArgs};
+use crate::credentials::{self, Prompt};
 use crate::environment;
-use crate::failure::Failure;
+use crate::failure::{Exit, Failure};
 
-/// The flags and the variables they leave unset, merged; without the credentials, which
-/// [`crate::credentials`] resolves (flags, variables, prompt).
+/// The config file, the variables and the flags, merged (the credentials included, for
+/// [`take_credentials`]).
 pub(crate) fn resolve(connection: &ConnectionArgs) -> Result<Settings, Failure> {
     let flags = from_flags(connection);
+    let file = match &connection.config {
+        Some(path) => open_event_transport::file_settings(path).map_err(|err| {
+            let exit = match err.origin() {
+                o if o.starts_with("`app_id`") || o.starts_with("`app_secret`") => {
+                    Exit::Credentials
+                }
+                _ => Exit::Other,
+            };
+            let hint = match err.kind() {
+                SettingsErrorKind::UnknownKey => {
+                    " (the keys are the settings of the README's Configuration table)"
+                }
+                _ => "",
+            };
+            Failure::new(exit, format!("{err}{hint}"))
+        })?,
+        None => Settings::default(),
+    };
     let env = environment::settings_under(&flags)?;
-    let mut merged = env.over(flags);
-    merged.app_id = None;
-    merged.app_secret = None;
-    Ok(merged)
+    Ok(file.over(env).over(flags))
+}
+
+/// The credentials: the flags, else `settings` (the variables over the file), else the
+/// prompt. They are taken out of `settings`, so that applying it cannot replace them.
+pub(crate) fn take_credentials(
+    settings: &mut Settings,
+    args: &CredentialArgs,
+    prompt: Prompt,
+) -> Result<Credentials, Failure> {
+    let credentials = credentials::resolve_with(args, prompt, settings)?;
+    settings.app_id = None;
+    settings.app_secret = None;
+    Ok(credentials)
 }
 
 /// The settings the flags set (a flag left out sets nothing).

@@ -16,6 +16,7 @@
 //! ```
 
 pub mod env;
+pub mod file;
 mod settings;
 
 pub use settings::{Key, Kind, Settings, SettingsError, SettingsErrorKind};
@@ -129,9 +130,12 @@ macro_rules! __config_settings {
             dedup_capacity: usize = 10_000,
             setter {
                 /// How many nonces are remembered (about 200 bytes each). Default 10 000; allowed
-                /// 1 ..= 10 000 000. When full, new nonces are delivered but not remembered until
-                /// old ones leave the window
-                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull)).
+                /// 1 ..= 10 000 000. When full, a new nonce takes the place of the oldest one whose
+                /// ack the server has had (sent on a connection that stayed open for twice
+                /// `write_timeout` after it); when every remembered nonce might still be
+                /// redelivered, the new one is delivered but not remembered
+                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull); the policy is
+                /// in docs/protocol.md §7).
             }
             check count(|_| 1..=10_000_000);
             /// Whether a failed nonce is forgotten so its redelivery is handled again.

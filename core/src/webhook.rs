@@ -256,6 +256,7 @@ impl Endpoint {
                 config.dedup_window(),
                 config.dedup_capacity(),
                 config.dedup_retry_errors(),
+                2 * config.write_timeout(),
             ),
             config,
             limits,
@@ -434,7 +435,7 @@ impl Endpoint {
         }
         let mut waiters: Vec<Waiter> = self
             .memory
-            .complete(&flight.id.nonce, code, msg.clone())
+            .complete(now, &flight.id.nonce, code, msg.clone())
             .into_iter()
             .map(Waiter)
             .collect();

@@ -19,6 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::Timer;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{self, Message as WsMessage};
 use futures_util::stream::{FusedStream, FuturesUnordered, Stream};
 use futures_util::{Sink, StreamExt};
@@ -227,6 +228,11 @@ impl Driver {
                 self.on_read(message);
                 true
             }
+            Some(Some(Err(err))) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+                true
+            }
             Some(Some(Err(err))) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -343,6 +349,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let token = delivery.token;
                 let span = self.spans.event(&delivery.event);
                 let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
@@ -352,7 +359,8 @@ impl Driver {
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -383,13 +391,13 @@ impl Driver {
     }
 
     /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
-    fn close(&mut self) {
+    fn close(&mut self, frame: CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
-        up.queue.push_back(Outgoing::Close);
+        up.queue.push_back(Outgoing::Close(frame));
     }
 
     /// Drops the transport at once: abandons a connect attempt, or closes the socket.
@@ -414,7 +422,7 @@ enum Outgoing {
     /// flushes (sending our own would make two pongs, or replace the queued one).
     Pong(SendId),
     /// Our close frame.
-    Close,
+    Close(CloseFrame),
 }
 
 impl Up {
@@ -446,9 +454,8 @@ impl Up {
                     self.unflushed = Some(id);
                 }
                 Outgoing::Pong(id) => self.unflushed = Some(id),
-                Outgoing::Close => {
-                    Pin::new(&mut self.ws)
-                        .start_send(WsMessage::Close(Some(drive::close_frame())))?;
+                Outgoing::Close(frame) => {
+                    Pin::new(&mut self.ws).start_send(WsMessage::Close(Some(frame)))?;
                 }
             }
             self.dirty = true;

@@ -271,6 +271,10 @@ impl Driver {
                 up.readable = false;
             }
             Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Err(err) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -445,6 +449,7 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
                 let span = self.spans.event(&delivery.event);
                 self.pool.submit(delivery, span);
             }
@@ -456,7 +461,8 @@ impl Driver {
                     up.readable = true;
                 }
             }
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -545,7 +551,7 @@ impl Driver {
     }
 
     /// Sends our close frame; the server's reply ends the transport in `on_read`.
-    fn close(&mut self) {
+    fn close(&mut self, frame: tungstenite::protocol::CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
@@ -553,7 +559,7 @@ impl Driver {
         up.closing = true;
         // Reading may have been paused with messages left: read on to the reply.
         up.readable = true;
-        match up.ws.close(Some(drive::close_frame())) {
+        match up.ws.close(Some(frame)) {
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => up.unflushed = true,
             Err(err) => {

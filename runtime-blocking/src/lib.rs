@@ -63,6 +63,15 @@
 //!   short-lived thread with a blocking socket, bounded by `connect_timeout`; the IO thread
 //!   then switches the socket to non-blocking mode and adds it to its poll.
 //!
+//! # Cargo features
+//!
+//! - `metrics`: the client reports counters, gauges and a handler-duration histogram through
+//!   the [`metrics`](https://docs.rs/metrics) facade (events received, delivered and handled by
+//!   event code, acks by status, rejections by reason, duplicates, reconnects by cause, GoAways
+//!   by reason, the last frame's time, the connection state). Install a recorder (e.g.
+//!   `metrics-exporter-prometheus`) before `run`. The series, their labels and their bounds
+//!   are listed in `open_event_transport::metrics`; every runtime reports the same ones.
+//!
 //! # Security
 //!
 //! The event signature does not cover `operation`, and acks are not signed: the channel's TLS
@@ -263,6 +272,26 @@ impl ClientBuilder {
     pub fn from_env() -> Result<Self, BuildError> {
         Ok(Self {
             options: ClientOptions::from_env()?,
+        })
+    }
+
+    /// A builder with every setting from the TOML config file at `path` (one key per setting,
+    /// named as the setters; the format is in [`open_event_core::config::file`]), then the
+    /// `OPEN_EVENT_*` variables over it; setters called afterwards win over both.
+    ///
+    /// ```no_run
+    /// let builder = open_event_blocking::ClientBuilder::from_config_file("/etc/my-app/open-event.toml")?;
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_blocking::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read or is not TOML, a key that is no
+    /// setting (named, with the closest known key), a value of the wrong type or out of range
+    /// (with its key and line), a bad variable, or no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_config_file(path)?,
         })
     }
 

@@ -269,6 +269,9 @@ macro_rules! configure {
         if let Some((in_flight, backlog)) = spec.flow {
             builder = builder.max_in_flight(in_flight).read_backlog(backlog);
         }
+        if let Some(capacity) = spec.dedup_capacity {
+            builder = builder.dedup_capacity(capacity);
+        }
         builder
     }};
 }
@@ -330,6 +333,8 @@ pub struct ClientSpec {
     pub auto_reconnect: bool,
     /// `max_in_flight` and `read_backlog` (default: the core's defaults).
     pub flow: Option<(usize, usize)>,
+    /// `dedup_capacity` (default: the core's 10 000).
+    pub dedup_capacity: Option<usize>,
     /// A CA file to trust in addition to the WebPKI roots.
     pub ca_file: Option<PathBuf>,
     /// An HTTP CONNECT proxy URL (default: none, and the environment is not read).
@@ -358,6 +363,7 @@ impl ClientSpec {
             max_retries: None,
             auto_reconnect: true,
             flow: None,
+            dedup_capacity: None,
             ca_file: None,
             proxy: None,
             stop_before_run: false,

@@ -27,6 +27,8 @@ pub(crate) const TARGET: &str = "open_event";
 #[derive(Clone, Default)]
 pub struct Notifier {
     callback: Option<Callback>,
+    /// The notices' part of the client's metrics (feature `metrics`).
+    meter: Arc<crate::metrics::NoticeMeter>,
 }
 
 /// The application's notice callback.
@@ -37,13 +39,16 @@ impl Notifier {
     pub fn new(callback: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
         Self {
             callback: Some(Arc::new(callback)),
+            meter: Arc::default(),
         }
     }
 
-    /// Logs `notice` with [`log_notice`], then calls the callback. A panicking callback is
+    /// Logs `notice` with [`log_notice`], records it in the metrics (feature `metrics`, see
+    /// [`metrics`](crate::metrics)), then calls the callback. A panicking callback is
     /// logged as an error and otherwise ignored: the client goes on.
     pub fn notify(&self, notice: &Notice) {
         log_notice(notice);
+        self.meter.notice(notice);
         if let Some(callback) = &self.callback
             && catch_unwind(AssertUnwindSafe(|| callback(notice))).is_err()
         {

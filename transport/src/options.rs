@@ -16,6 +16,22 @@ use rustls::ClientConfig;
 use crate::notice::TARGET;
 use crate::{Notifier, ProxyOptions, Roots, StatusBoard, Target, TlsOptions, TransportError};
 
+/// Reads every setting from the TOML config file at `path` (the IO half of
+/// [`Settings::from_toml`], which documents the format); relative `ca_file` paths are taken
+/// relative to the file's directory.
+///
+/// # Errors
+/// A [`SettingsError`]: the file cannot be read, is not TOML, has a key that is no setting (with
+/// the closest known key) or a bad value (with its key and line).
+pub fn file_settings(path: impl AsRef<std::path::Path>) -> Result<Settings, SettingsError> {
+    let path = path.as_ref();
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| SettingsError::unreadable(label.clone(), err.to_string()))?;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new(""));
+    Ok(Settings::from_toml(&text, &label)?.relative_to(dir))
+}
+
 /// Reads every setting from the process's `OPEN_EVENT_*` variables (the IO half of
 /// [`Settings::from_vars`], which has the table): the app id and secret may be missing here.
 ///
@@ -72,6 +88,18 @@ impl<H> ClientOptions<H> {
     /// `OPEN_EVENT_APP_SECRET` unset, or a value that does not parse or is out of range.
     pub fn from_env() -> Result<Self, BuildError> {
         Self::from_settings(env_settings()?)
+    }
+
+    /// Every setting from the TOML config file at `path`, then the `OPEN_EVENT_*` variables over
+    /// it (a variable wins over the file's key, setting by setting); what neither sets keeps its
+    /// default. The format is documented in [`open_event_core::config::file`].
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read, is not TOML, has an unknown key (named,
+    /// with the closest known key) or a bad value; a bad variable; no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        let file = file_settings(path)?;
+        Self::from_settings(file.over(env_settings()?))
     }
 
     /// Options from `settings`, which must hold the app id and secret.
@@ -529,6 +557,31 @@ mod tests {
                 .starts_with("OPEN_EVENT_APP_SECRET is not set"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_config_file_is_read_with_its_paths_relative_to_it() {
+        let dir = std::env::temp_dir().join(format!("oe-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.toml");
+        std::fs::write(&path, "pong_timeout = \"5s\"\nca_file = \"ca.pem\"\n").unwrap();
+        let s = file_settings(&path).unwrap();
+        assert_eq!(s.pong_timeout, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(s.ca_file, [dir.join("ca.pem")]);
+        std::fs::write(&path, "pong_timeout = \"5s\"\nmax_inflight = 3\n").unwrap();
+        let err = file_settings(&path).unwrap_err();
+        assert!(err.to_string().contains("max_inflight"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean `max_in_flight`?"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = file_settings(dir.join("missing.toml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read config file"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("missing.toml"), "{err}");
     }
 
     /// Run by `from_env_reads_the_process_environment` in a child process with the variables

@@ -160,6 +160,14 @@ pub enum SettingsErrorKind {
     Missing,
     /// Two settings that exclude each other are both set.
     Conflict,
+    /// A config file's key that is no setting.
+    UnknownKey,
+    /// A config file's value of the wrong TOML type.
+    WrongType,
+    /// A config file that is not valid TOML.
+    Syntax,
+    /// A config file that cannot be read.
+    Unreadable,
 }
 
 impl SettingsError {
@@ -198,6 +206,61 @@ impl SettingsError {
         }
     }
 
+    pub(crate) fn unknown_key(origin: impl Into<String>, closest: Option<&str>) -> Self {
+        let expected = match closest {
+            Some(key) => format!("a setting: did you mean `{key}`?"),
+            None => format!(
+                "one of the settings: {}",
+                Settings::KEYS
+                    .iter()
+                    .map(|k| k.name)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        };
+        Self {
+            kind: SettingsErrorKind::UnknownKey,
+            origin: origin.into(),
+            value: None,
+            problem: "is not a setting".to_owned(),
+            expected,
+        }
+    }
+
+    pub(crate) fn wrong_type(
+        origin: impl Into<String>,
+        value: Option<&str>,
+        problem: impl Into<String>,
+        expected: impl Into<String>,
+    ) -> Self {
+        Self {
+            kind: SettingsErrorKind::WrongType,
+            ..Self::invalid(origin, value, problem, expected)
+        }
+    }
+
+    pub(crate) fn syntax(file: impl Into<String>, problem: impl Into<String>) -> Self {
+        Self {
+            kind: SettingsErrorKind::Syntax,
+            origin: file.into(),
+            value: None,
+            problem: problem.into(),
+            expected: "valid TOML".to_owned(),
+        }
+    }
+
+    /// A config file that cannot be read (for the crates that read files): names the file and
+    /// the reason (the OS error's text).
+    pub fn unreadable(file: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            kind: SettingsErrorKind::Unreadable,
+            origin: file.into(),
+            value: None,
+            problem: reason.into(),
+            expected: "a readable TOML file".to_owned(),
+        }
+    }
+
     /// What kind of error it is.
     pub fn kind(&self) -> SettingsErrorKind {
         self.kind
@@ -227,12 +290,25 @@ impl SettingsError {
 impl fmt::Display for SettingsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.kind, &self.value) {
-            (SettingsErrorKind::Invalid, Some(value)) => write!(
+            (SettingsErrorKind::Invalid | SettingsErrorKind::WrongType, Some(value)) => write!(
                 f,
                 "invalid {}: `{value}` {}; expected {}",
                 self.origin, self.problem, self.expected
             ),
-            (SettingsErrorKind::Invalid, None) => write!(
+            (SettingsErrorKind::UnknownKey, _) => {
+                write!(f, "unknown {}; expected {}", self.origin, self.expected)
+            }
+            (SettingsErrorKind::Syntax, _) => {
+                write!(f, "{} is not valid TOML: {}", self.origin, self.problem)
+            }
+            (SettingsErrorKind::Unreadable, _) => {
+                write!(
+                    f,
+                    "cannot read config file {}: {}",
+                    self.origin, self.problem
+                )
+            }
+            (SettingsErrorKind::Invalid | SettingsErrorKind::WrongType, None) => write!(
                 f,
                 "invalid {}: {}; expected {}",
                 self.origin, self.problem, self.expected

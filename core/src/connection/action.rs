@@ -40,11 +40,40 @@ pub enum Action {
     /// Send a WebSocket close frame (code 1000) and wait for the server's close; report
     /// [`Input::Closed`](super::Input::Closed) when the transport is gone.
     Close,
+    /// Fail the connection (RFC 6455 §7.1.7): the server broke the WebSocket protocol. Send a
+    /// close frame with the [`Failure`]'s code and reason (and nothing after it), then report
+    /// [`Input::Closed`](super::Input::Closed) when the transport is gone, as after
+    /// [`Action::Close`]. The core reconnects after it.
+    Fail(Failure),
     /// Drop the current transport (or the connect attempt in progress) at once, without a
     /// close handshake: the core has declared it dead. Do not report `Closed` for it.
     Disconnect,
     /// Report this lifecycle notice to the application (logs, metrics, UI).
     Notify(Notice),
+}
+
+/// Why the core fails a connection, as the close frame says it ([`Action::Fail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The close code (RFC 6455 §7.4.1).
+    pub code: u16,
+    /// The close frame's reason text (at most 123 bytes, as a control frame allows).
+    pub reason: &'static str,
+}
+
+impl Failure {
+    /// A text frame that is not UTF-8: close code 1007 (RFC 6455 §8.1).
+    pub const INVALID_UTF8: Self = Self {
+        code: 1007,
+        reason: "text frame is not valid UTF-8",
+    };
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (close code {})", self.reason, self.code)
+    }
 }
 
 /// Where and how to open the WebSocket.
@@ -234,8 +263,11 @@ pub enum Notice {
         /// The event's nonce.
         nonce: String,
     },
-    /// The duplicate-suppression memory is full: new nonces are delivered but not remembered
-    /// (a redelivery of them reaches the handler again) until old ones leave the window.
+    /// The duplicate-suppression memory was full when new nonces arrived. It made room by
+    /// forgetting nonces whose acks the server has had (`evicted`: remembered for less than
+    /// `dedup_window`), and when every remembered nonce might still be redelivered (handlers
+    /// running, acks too recent or lost with their connection), new nonces were delivered but
+    /// not remembered (`unremembered`: a redelivery of them reaches the handler again).
     /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
     /// times `dedup_window` (each nonce costs about 200 bytes).
     DedupFull {
@@ -243,8 +275,11 @@ pub enum Notice {
         capacity: usize,
         /// The configured `dedup_window`.
         window: Duration,
-        /// New nonces not remembered since the last such notice, this one's included.
+        /// New nonces not remembered since the last such notice.
         unremembered: u64,
+        /// Acked nonces forgotten before their window ended, to make room, since the last
+        /// such notice.
+        evicted: u64,
     },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
@@ -283,6 +318,9 @@ pub enum DisconnectCause {
     /// Our own graceful close completed ([`Connection::close`](super::Connection::close)).
     #[error("closed as requested")]
     Requested,
+    /// We failed the connection: the server broke the WebSocket protocol ([`Action::Fail`]).
+    #[error("the server broke the WebSocket protocol: {0}; failed the connection")]
+    Failed(Failure),
 }
 
 /// Why a connection stopped for good.
@@ -409,13 +447,33 @@ impl fmt::Display for Notice {
                 capacity,
                 window,
                 unremembered,
-            } => write!(
-                f,
-                "dedup memory full ({capacity} nonces within {} s): {unremembered} new event(s) \
-                 not remembered, their redeliveries will run the handler again; raise \
-                 dedup_capacity (about 200 bytes per nonce) to the peak rate times the window",
-                window.as_secs()
-            ),
+                evicted,
+            } => {
+                write!(
+                    f,
+                    "dedup memory full ({capacity} nonces within {} s): ",
+                    window.as_secs()
+                )?;
+                if *evicted > 0 {
+                    write!(
+                        f,
+                        "{evicted} acked nonce(s) forgotten before their window ended{}",
+                        if *unremembered > 0 { ", " } else { "; " }
+                    )?;
+                }
+                if *unremembered > 0 {
+                    write!(
+                        f,
+                        "{unremembered} new event(s) not remembered, their redeliveries will \
+                         run the handler again; "
+                    )?;
+                }
+                write!(
+                    f,
+                    "raise dedup_capacity (about 200 bytes per nonce) to the peak rate times \
+                     the window"
+                )
+            }
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
     }

@@ -98,6 +98,14 @@ impl Deliveries {
         (DeliveryToken { transport, seq }, deadline)
     }
 
+    /// The event code and start of the delivery of `token`, while it is out.
+    pub(super) fn started(&self, token: DeliveryToken) -> Option<(&str, Instant)> {
+        self.in_flight
+            .get(&token.seq)
+            .filter(|f| f.transport == token.transport)
+            .map(|f| (f.event_code.as_str(), f.started))
+    }
+
     /// Takes the delivery of `token` back; `current_transport` is the transport now up.
     ///
     /// # Errors
@@ -217,11 +225,14 @@ mod tests {
             d.finish(forged, 1).unwrap_err(),
             UsageError::UnknownDelivery
         );
+        assert_eq!(d.started(forged), None);
+        assert_eq!(d.started(token), Some(("kso.app_chat.create", now)));
         // A forged token does not consume the real delivery.
         let flight = d.finish(token, 1).unwrap();
         assert_eq!((flight.nonce.as_str(), flight.transport), ("a", 1));
         assert_eq!((d.len(), d.current()), (0, 0));
         assert_eq!(d.finish(token, 1).unwrap_err(), UsageError::UnknownDelivery);
+        assert_eq!(d.started(token), None);
     }
 
     #[test]
