@@ -106,8 +106,8 @@ with the fix, or with --strict stops the run (exit 3): events no pattern matches
 Output: events go to stdout (readable, or NDJSON with --json: one object per event with
 time (RFC 3339), event_code, topic, operation, nonce and data); status lines go to stderr.
 Closing stdout (e.g. `| head -n 3`) stops the client gracefully with exit code 0.
-Events are printed in the order they arrive (one at a time, unless --max-in-flight is
-given); each is acked once it was written.
+Events are printed in the order they arrive, each acked once it was written (on --runtime
+blocking they are handled one at a time for that, unless --max-in-flight is given).
 
 --exec CMD runs CMD with `sh -c` once per event, the event's JSON on stdin and
 OPEN_EVENT_CODE, OPEN_EVENT_TOPIC, OPEN_EVENT_OPERATION, OPEN_EVENT_NONCE in the environment.
@@ -399,6 +399,10 @@ pub(crate) struct ListenArgs {
 
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+
+    /// `--metrics`, `--health-grace`: shared with `relay`.
+    #[command(flatten)]
+    pub(crate) metrics: crate::metrics_server::ClientMetricsArgs,
 }
 
 /// `openevent demo`.

@@ -9,12 +9,14 @@ use open_event_core::config::{Config, DEFAULT_ENDPOINT, Settings};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::ListenArgs;
+use crate::args::{ListenArgs, RuntimeKind};
 use crate::client_settings;
 use crate::credentials::Prompt;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
+use crate::metrics_server::MetricsServer;
+use crate::probes::ClientProbes;
 use crate::runtime::{self, App, ClientSpec, HandlerFuture};
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream, plural};
@@ -54,15 +56,25 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             String::new()
         }
     );
-    if !handling.has_exec() && settings.max_in_flight.is_none() {
-        // Printing is all there is to do: one at a time keeps the output in arrival order.
+    if !handling.has_exec() && settings.max_in_flight.is_none() && !calls_in_order(args.runtime) {
+        // The blocking runtime calls handlers on its worker threads: one at a time keeps the
+        // output in arrival order there.
         settings.max_in_flight = Some(1);
+    }
+    let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
+    let server = match args.metrics.serve.metrics {
+        Some(addr) => Some(MetricsServer::start(addr, Arc::clone(&probes) as _)?),
+        None => None,
+    };
+    if let Some(server) = &server {
+        status.info(&server.describe());
     }
     let listener = Arc::new(Listener {
         handling,
         connecting,
         endpoint,
         hinted: AtomicBool::new(false),
+        probes,
     });
     let spec = ClientSpec {
         credentials,
@@ -80,6 +92,16 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             &reason,
             listener.hinted.load(Ordering::SeqCst),
         )),
+    }
+}
+
+/// Whether `kind` calls the handler (not its future) on the client's loop in delivery order,
+/// which is what lets [`EventHandling::take`] queue the output in arrival order with several
+/// events in flight.
+fn calls_in_order(kind: RuntimeKind) -> bool {
+    match kind {
+        RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => true,
+        RuntimeKind::Blocking => false,
     }
 }
 
@@ -139,6 +161,8 @@ struct Listener {
     endpoint: String,
     /// The hint for a failed connect (e.g. HTTP 404: the path) was printed.
     hinted: AtomicBool,
+    /// What `/healthz` and `/readyz` answer (served with `--metrics`).
+    probes: Arc<ClientProbes>,
 }
 
 impl Listener {
@@ -210,6 +234,8 @@ impl Listener {
             | Notice::DedupFull { .. } => {
                 status.warn(&flag_hints::as_flags(&notice.to_string()));
             }
+            // Each event's answer (`ack 500: ...`) is printed with the event already.
+            Notice::HandlerFailed { .. } => {}
             _ => status.info(&notice.to_string()),
         }
     }
@@ -217,10 +243,13 @@ impl Listener {
 
 impl App for Listener {
     fn handle(self: Arc<Self>, event: Event) -> HandlerFuture {
-        Box::pin(async move { self.handling.handle_event(event).await })
+        // The synchronous part here, where the runtime calls the handler (in delivery order).
+        let taken = self.handling.take(&event);
+        Box::pin(async move { self.handling.complete(event, taken).await })
     }
 
     fn notice(&self, notice: &Notice) {
+        self.probes.observe(notice);
         self.on_notice(notice);
     }
 

@@ -18,6 +18,8 @@ use crate::credentials::Prompt;
 use crate::duration;
 use crate::failure::Failure;
 use crate::listen::Status;
+use crate::metrics_server::{ClientMetricsArgs, MetricsServer};
+use crate::probes::{ClientProbes, RelayProbes};
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream};
 
@@ -97,6 +99,9 @@ pub(crate) struct RelayArgs {
 
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub(crate) metrics: ClientMetricsArgs,
 }
 
 /// Subcommands of `openevent relay`.
@@ -204,9 +209,13 @@ fn relay(
             )),
         };
         let lease_text = lease.as_ref().map(|l| l.describe());
+        let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
+        let notices = Arc::clone(&probes);
         let mut builder = Relay::builder(sink, move || {
+            let notices = Arc::clone(&notices);
             Client::builder(credentials.app_id(), credentials.app_secret().clone())
                 .settings(&settings)
+                .on_notice(move |notice| notices.observe(notice))
         })
         .store_timeout(args.store_timeout)
         .events(args.events.clone());
@@ -215,6 +224,20 @@ fn relay(
         }
         let relay = builder.build();
         let handle = relay.handle();
+        let server = match args.metrics.serve.metrics {
+            Some(addr) => {
+                let role = handle.clone();
+                let probes = RelayProbes {
+                    client: probes,
+                    standby: Box::new(move || role.status().role == Role::Standby),
+                };
+                Some(MetricsServer::start(addr, Arc::new(probes))?)
+            }
+            None => None,
+        };
+        if let Some(server) = &server {
+            status.info(&server.describe());
+        }
         {
             let handle = handle.clone();
             stopper.arm(move || handle.stop());

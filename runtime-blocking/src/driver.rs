@@ -38,7 +38,7 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::drive::{self, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard, io_open_error};
 use tungstenite::WebSocket;
 
@@ -122,6 +122,8 @@ pub(crate) struct Driver {
     mailbox: Mailbox,
     /// The worker threads that run the handlers.
     pool: Pool,
+    /// The client's, the current connection's and each handler's `tracing` span.
+    spans: Spans,
 }
 
 impl Driver {
@@ -133,6 +135,7 @@ impl Driver {
             mailbox.clone(),
             prepared.config.max_in_flight(),
         );
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(Arc::clone(&prepared.config), Instant::now(), prepared.seed),
             link: Link::Down,
@@ -147,11 +150,14 @@ impl Driver {
             inbox,
             mailbox,
             pool,
+            spans,
         }
     }
 
     /// Runs until the connection stops; `Ok(())` after a requested stop.
     pub(crate) fn run(mut self) -> Result<(), RunError> {
+        let span = self.spans.client().clone();
+        let _entered = span.enter();
         // `Connection::new` already queued the first `Connect`.
         self.check_stop();
         self.drain();
@@ -265,6 +271,10 @@ impl Driver {
                 up.readable = false;
             }
             Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Err(err) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -428,6 +438,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -436,7 +448,11 @@ impl Driver {
         match action {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
-            Action::Deliver(delivery) => self.pool.submit(delivery),
+            Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
+                let span = self.spans.event(&delivery.event);
+                self.pool.submit(delivery, span);
+            }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => {
                 self.paused = false;
@@ -445,7 +461,8 @@ impl Driver {
                     up.readable = true;
                 }
             }
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -471,6 +488,7 @@ impl Driver {
         }
         self.attempt += 1;
         let attempt = self.attempt;
+        let span = self.spans.connect(attempt);
         let abandon = Arc::new(AtomicBool::new(false));
         let job = Attempt {
             dialer: Arc::clone(&self.dialer),
@@ -482,7 +500,7 @@ impl Driver {
         let spawned = thread::Builder::new()
             .name("open-event-connect".to_owned())
             .spawn(move || {
-                let result = job.run().map(Box::new);
+                let result = span.in_scope(|| job.run()).map(Box::new);
                 // The IO thread may be gone (the client stopped): then nobody wants it.
                 mailbox.post(Mail::Opened { attempt, result });
             });
@@ -533,7 +551,7 @@ impl Driver {
     }
 
     /// Sends our close frame; the server's reply ends the transport in `on_read`.
-    fn close(&mut self) {
+    fn close(&mut self, frame: tungstenite::protocol::CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
@@ -541,7 +559,7 @@ impl Driver {
         up.closing = true;
         // Reading may have been paused with messages left: read on to the reply.
         up.readable = true;
-        match up.ws.close(Some(drive::close_frame())) {
+        match up.ws.close(Some(frame)) {
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => up.unflushed = true,
             Err(err) => {

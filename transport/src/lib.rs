@@ -16,6 +16,8 @@
 //! | [`StatusBoard`], [`ClientHandle`] | the stop request and the state and counters a running client shows its handles |
 //! | [`drive`] | the driver skeleton, and the protocol steps of the drive loop, once for every runtime (close frame, end-of-stream classification, outcome completion, `run()`'s result) |
 //! | [`RunError`] | what every runtime's `run()` returns when it gives up |
+//! | [`health::Health`] | `/healthz` and `/readyz` decided from the notices, with injected time |
+//! | [`metrics`] | the series a client reports through the `metrics` facade (cargo feature `metrics`) |
 //!
 //! # Example: the pieces of one connect attempt
 //!
@@ -48,6 +50,8 @@
 
 pub mod drive;
 mod error;
+pub mod health;
+pub mod metrics;
 mod notice;
 mod options;
 mod proxy;

@@ -53,6 +53,9 @@ pub struct ClientOptions<H> {
     pub config: ConfigBuilder,
     /// Where events go; `None` until the application sets a handler or dispatcher.
     pub dispatcher: Option<Dispatcher<H>>,
+    /// The application asked to ack every event no route takes without a handler
+    /// (`ClientBuilder::ignore_all`): building without any route is then not an error.
+    pub ignore_all: bool,
     /// How the server's certificate is verified.
     pub tls: TlsOptions,
     /// Which proxy to tunnel through.
@@ -69,6 +72,7 @@ impl<H> ClientOptions<H> {
         Self {
             config: Config::builder(app_id, app_secret),
             dispatcher: None,
+            ignore_all: false,
             tls: TlsOptions::default(),
             proxy: ProxyOptions::default(),
             seed: None,
@@ -138,25 +142,30 @@ impl<H> ClientOptions<H> {
     /// `build` rather than at the first connect: the configuration is validated, the endpoint
     /// parsed, the proxy that applies (the explicit URL, or the environment's with
     /// `proxy_from_env`) parsed, and the rustls configuration built (CA files and the system
-    /// store are read here). Without a dispatcher a warning is logged and every event is acked
-    /// unhandled. The seed is drawn when none was set and logged at debug level.
+    /// store are read here). A client with no handler (no dispatcher, or one without any route
+    /// or fallback) is refused unless `ignore_all` is set, since it would ack every event
+    /// without handling it. The seed is drawn when none was set and logged at debug level.
     ///
     /// # Errors
     /// [`BuildError::Config`] for a protocol setting out of range, [`BuildError::Transport`]
-    /// for an unusable endpoint, proxy URL or TLS setting (e.g. an unreadable CA file).
+    /// for an unusable endpoint, proxy URL or TLS setting (e.g. an unreadable CA file),
+    /// [`BuildError::NoHandler`] for a client without any handler.
     pub fn prepare(self) -> Result<Prepared<H>, BuildError> {
+        let dispatcher = match self.dispatcher {
+            Some(dispatcher) if !dispatcher.is_empty() => dispatcher,
+            _ if !self.ignore_all => return Err(BuildError::NoHandler),
+            _ => {
+                tracing::info!(
+                    target: TARGET,
+                    "ignore_all: every event without a route is acked 200 without being handled"
+                );
+                self.dispatcher.unwrap_or_default()
+            }
+        };
         let config = Arc::new(self.config.build()?);
         let target = Target::from_uri(config.endpoint())?;
         self.proxy.proxy_for(&target)?;
         let tls = self.tls.client_config()?;
-        let dispatcher = self.dispatcher.unwrap_or_else(|| {
-            tracing::warn!(
-                target: TARGET,
-                "no handler or dispatcher set: every event is acked without being handled; \
-                 set one with ClientBuilder::handler or ClientBuilder::dispatcher"
-            );
-            Dispatcher::new()
-        });
         let seed = self.seed.unwrap_or_else(entropy_seed);
         tracing::debug!(
             target: TARGET,
@@ -181,6 +190,7 @@ impl<H> fmt::Debug for ClientOptions<H> {
         f.debug_struct("ClientOptions")
             .field("config", &self.config)
             .field("dispatcher", &self.dispatcher)
+            .field("ignore_all", &self.ignore_all)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy.url.as_ref().map(|_| "<set>"))
             .field("proxy_from_env", &self.proxy.from_env)
@@ -231,6 +241,14 @@ pub enum BuildError {
     /// A TLS, endpoint or proxy setting cannot work (e.g. an unreadable CA file).
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Neither a handler nor a dispatcher with a route or a fallback was set: every event
+    /// would be acked 200 without being handled (and never delivered again).
+    #[error(
+        "no handler: every event would be acked without being handled; add `.handler(...)` or \
+         `.dispatcher(...)` (with at least one route or a fallback) to the client builder, or \
+         call `.ignore_all()` to ack every event unhandled on purpose"
+    )]
+    NoHandler,
     /// A setting handed in from outside (an `OPEN_EVENT_*` variable) is missing or invalid.
     #[error(transparent)]
     Settings(#[from] SettingsError),
@@ -243,8 +261,8 @@ fn entropy_seed() -> u64 {
 
 /// Generates the setters of a runtime's `ClientBuilder` that holds a field
 /// `$options: ClientOptions<H>`: every config knob of the core (through
-/// `open_event_core::delegate_config_setters!`), `settings` (all of a `Settings` at once),
-/// `on_notice`, the TLS settings (`tls`,
+/// `open_event_core::delegate_config_setters!`), `ignore_all`, `settings` (all of a `Settings`
+/// at once), `on_notice`, the TLS settings (`tls`,
 /// `native_roots`, `ca_file`, `danger_accept_invalid_certs`), the proxy (`proxy`,
 /// `proxy_from_env`) and `seed`.
 ///
@@ -336,6 +354,16 @@ macro_rules! delegate_client_setters {
     };
     ($options:ident) => {
         $crate::__core::delegate_config_setters!($options.config);
+
+        /// Acks every event that no handler takes with 200, on purpose, without handling it
+        /// (counted in `Stats::unhandled`). Without this, `build` refuses a client that has no
+        /// handler and no dispatcher route (`BuildError::NoHandler`), so
+        /// a forgotten handler cannot silently lose every event.
+        #[must_use]
+        pub fn ignore_all(mut self) -> Self {
+            self.$options.ignore_all = true;
+            self
+        }
 
         /// Applies every setting `settings` holds (e.g. read with
         /// `open_event_transport::env_settings()` or `Settings::from_vars`); the others keep
@@ -433,7 +461,40 @@ mod tests {
     use super::*;
 
     fn options() -> ClientOptions<BlockingHandler> {
-        ClientOptions::new("AK123456", "sk098765")
+        let mut options = ClientOptions::new("AK123456", "sk098765");
+        let mut dispatcher = Dispatcher::new();
+        dispatcher.fallback(BlockingHandler::new(|_| Ok::<(), String>(())));
+        options.dispatcher = Some(dispatcher);
+        options
+    }
+
+    #[test]
+    fn a_client_without_any_handler_is_refused_unless_ignore_all() {
+        let bare = || ClientOptions::<BlockingHandler>::new("AK123456", "sk098765");
+        let err = bare().prepare().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        let text = err.to_string();
+        for fix in [".handler(...)", ".dispatcher(...)", ".ignore_all()"] {
+            assert!(text.contains(fix), "{text}");
+        }
+        let mut empty = bare();
+        empty.dispatcher = Some(Dispatcher::new());
+        assert!(matches!(empty.prepare(), Err(BuildError::NoHandler)));
+
+        let mut ignoring = bare();
+        ignoring.ignore_all = true;
+        let prepared = ignoring.prepare().unwrap();
+        assert!(prepared.dispatcher.is_empty());
+        // A route or a fallback is enough.
+        let mut routed = bare();
+        let mut dispatcher = Dispatcher::new();
+        dispatcher.on(
+            "kso.app_chat.*",
+            BlockingHandler::new(|_| Ok::<(), String>(())),
+        );
+        routed.dispatcher = Some(dispatcher);
+        assert!(routed.prepare().is_ok());
+        assert!(options().prepare().is_ok());
     }
 
     #[test]
