@@ -480,6 +480,21 @@ drain_timeout = "1m"
     }
 
     #[test]
+    fn the_readme_example_is_a_valid_config_file() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("### Config file")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("the README has a config file example");
+        let s = Settings::from_toml(example, "README.md").unwrap();
+        assert_eq!(s.pong_timeout, Some(Duration::from_secs(45)));
+        assert_eq!(s.headers.len(), 1);
+        assert_eq!(s.query.len(), 1);
+    }
+
+    #[test]
     fn the_secret_is_never_shown() {
         let err = Settings::from_toml("app_secret = [\"hunter2\"]", "t").unwrap_err();
         assert!(!err.to_string().contains("hunter2"), "{err}");
