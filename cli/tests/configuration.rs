@@ -27,9 +27,18 @@ fn variables_set_the_client_and_a_flag_wins_over_its_variable() {
     // OPEN_EVENT_MAX_RETRIES=0 gives up after the first failure: without it the client would
     // retry until the deadline.
     let (mut cmd, url) = listen_nowhere();
-    let finished = run(cmd.env("OPEN_EVENT_MAX_RETRIES", "0"), LIMIT);
+    let finished = run(
+        cmd.env("OPEN_EVENT_MAX_RETRIES", "0")
+            .env("OPEN_EVENT_PONG_TIMOUT", "5s"),
+        LIMIT,
+    );
     assert_eq!(finished.code(), Some(2), "{}", finished.dump());
-    finished.assert_stderr_has(&[&format!("connecting to {url}"), "1 attempt"]);
+    finished.assert_stderr_has(&[
+        &format!("connecting to {url}"),
+        "1 attempt",
+        "warning: OPEN_EVENT_PONG_TIMOUT is not a setting and is ignored; did you mean \
+         OPEN_EVENT_PONG_TIMEOUT?",
+    ]);
 
     // A flag wins: --max-retries 1 makes two attempts.
     let (mut cmd, _) = listen_nowhere();
