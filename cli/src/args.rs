@@ -246,6 +246,12 @@ pub(crate) struct CredentialArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct ConnectionArgs {
+    /// Read the settings from this TOML file (one key per setting, named as in the README's
+    /// Configuration table, e.g. `pong_timeout = "45s"`); OPEN_EVENT_* variables and flags win
+    /// over its keys.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
     /// Full endpoint URL (default: $OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
@@ -383,6 +389,10 @@ pub(crate) struct ListenArgs {
 
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+
+    /// `--metrics`, `--health-grace`: shared with `relay`.
+    #[command(flatten)]
+    pub(crate) metrics: crate::metrics_server::ClientMetricsArgs,
 }
 
 /// `openevent demo`.

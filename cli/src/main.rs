@@ -7,6 +7,7 @@
 
 mod address;
 mod args;
+mod client_settings;
 mod count;
 mod credentials;
 mod decode;
@@ -23,7 +24,9 @@ mod handling;
 mod listen;
 mod logging;
 mod messages;
+mod metrics_server;
 mod narrator;
+mod probes;
 mod push;
 mod record;
 mod reference;

@@ -13,11 +13,13 @@ use open_event_relay::{
 use open_event_tokio::{BuildError, Client};
 
 use crate::args::{ConnectionArgs, CredentialArgs};
-use crate::credentials::{self, Prompt};
+use crate::client_settings;
+use crate::credentials::Prompt;
 use crate::duration;
 use crate::failure::Failure;
 use crate::listen::Status;
-use crate::runtime::configure;
+use crate::metrics_server::{ClientMetricsArgs, MetricsServer};
+use crate::probes::{ClientProbes, RelayProbes};
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream};
 
@@ -97,6 +99,9 @@ pub(crate) struct RelayArgs {
 
     #[command(flatten)]
     pub(crate) connection: ConnectionArgs,
+
+    #[command(flatten)]
+    pub(crate) metrics: ClientMetricsArgs,
 }
 
 /// Subcommands of `openevent relay`.
@@ -151,13 +156,15 @@ fn relay(
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let to = address(args.to.as_deref().unwrap_or_default())?;
     let lease_address = args.lease.as_deref().map(address).transpose()?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let mut settings = client_settings::resolve(&args.connection)?;
+    let credentials =
+        client_settings::take_credentials(&mut settings, &args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
-    if args.connection.insecure {
+    if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; use it only against a local test \
              server; prefer --ca-file.",
@@ -202,12 +209,13 @@ fn relay(
             )),
         };
         let lease_text = lease.as_ref().map(|l| l.describe());
-        let connection = args.connection.clone();
+        let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
+        let notices = Arc::clone(&probes);
         let mut builder = Relay::builder(sink, move || {
-            configure!(
-                Client::builder(credentials.app_id(), credentials.app_secret().clone()),
-                &connection
-            )
+            let notices = Arc::clone(&notices);
+            Client::builder(credentials.app_id(), credentials.app_secret().clone())
+                .settings(&settings)
+                .on_notice(move |notice| notices.observe(notice))
         })
         .store_timeout(args.store_timeout)
         .events(args.events.clone());
@@ -216,6 +224,20 @@ fn relay(
         }
         let relay = builder.build();
         let handle = relay.handle();
+        let server = match args.metrics.serve.metrics {
+            Some(addr) => {
+                let role = handle.clone();
+                let probes = RelayProbes {
+                    client: probes,
+                    standby: Box::new(move || role.status().role == Role::Standby),
+                };
+                Some(MetricsServer::start(addr, Arc::new(probes))?)
+            }
+            None => None,
+        };
+        if let Some(server) = &server {
+            status.info(&server.describe());
+        }
         {
             let handle = handle.clone();
             stopper.arm(move || handle.stop());

@@ -14,6 +14,8 @@ use crate::credentials::{self, Prompt};
 use crate::failure::Failure;
 use crate::handling::{self, EventHandling, HandlingArgs};
 use crate::listen::Status;
+use crate::metrics_server::{MetricsArgs, MetricsServer};
+use crate::probes::WebhookProbes;
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream, plural};
 use crate::{address, count, duration};
@@ -56,6 +58,10 @@ pub(crate) struct WebhookArgs {
     /// with its first 500 without running the handler again).
     #[arg(long)]
     pub(crate) dedup_retry_errors: bool,
+
+    /// `--metrics`: healthy and ready while listening and not stopping.
+    #[command(flatten)]
+    pub(crate) metrics: MetricsArgs,
 }
 
 pub(crate) const WEBHOOK_HELP: &str = "\
@@ -120,6 +126,12 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
         _ => Failure::other(err.to_string()),
     })?;
     let handle = webhook.handle();
+    let stats = handle.clone();
+    let probes = WebhookProbes::new(Arc::clone(&stopper), move || stats.stats());
+    let metrics_server = match args.metrics.metrics {
+        Some(addr) => Some(MetricsServer::start(addr, Arc::clone(&probes) as _)?),
+        None => None,
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .thread_name("openevent-webhook")
@@ -136,6 +148,8 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
         let addr = server
             .local_addr()
             .map_err(|err| Failure::other(err.to_string()))?;
+        // Bound: connections queue from here on.
+        probes.set_listening(true);
         status.info(&format!(
             "webhook listening on http://{addr}{} for {}{}",
             args.path,
@@ -146,13 +160,19 @@ pub(crate) fn run(args: &WebhookArgs, no_color: bool) -> Result<(), Failure> {
                 String::new()
             }
         ));
+        if let Some(metrics) = &metrics_server {
+            status.info(&metrics.describe());
+        }
         let stop = handle.clone();
         stopper.arm(move || stop.stop());
-        server
+        let served = server
             .run()
             .await
-            .map_err(|err| Failure::other(err.to_string()))
+            .map_err(|err| Failure::other(err.to_string()));
+        probes.set_listening(false);
+        served
     });
+    drop(metrics_server);
     stopper.disarm();
     let ended = handling.finish();
     status.info(&summary(&handle.stats(), &handling));

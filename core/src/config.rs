@@ -15,9 +15,17 @@
 //! assert_eq!(err.field(), "reconnect_jitter");
 //! ```
 
+pub mod env;
+pub mod file;
+mod settings;
+
+pub use settings::{Key, Kind, Settings, SettingsError, SettingsErrorKind};
+
 use std::fmt;
 use std::ops::RangeInclusive;
 use std::time::Duration;
+
+use crate::duration_text::format_duration;
 
 use http::Uri;
 
@@ -122,9 +130,12 @@ macro_rules! __config_settings {
             dedup_capacity: usize = 10_000,
             setter {
                 /// How many nonces are remembered (about 200 bytes each). Default 10 000; allowed
-                /// 1 ..= 10 000 000. When full, new nonces are delivered but not remembered until
-                /// old ones leave the window
-                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull)).
+                /// 1 ..= 10 000 000. When full, a new nonce takes the place of the oldest one whose
+                /// ack the server has had (sent on a connection that stayed open for twice
+                /// `write_timeout` after it); when every remembered nonce might still be
+                /// redelivered, the new one is delivered but not remembered
+                /// ([`Notice::DedupFull`](crate::connection::Notice::DedupFull); the policy is
+                /// in docs/protocol.md §7).
             }
             check count(|_| 1..=10_000_000);
             /// Whether a failed nonce is forgotten so its redelivery is handled again.
@@ -442,8 +453,8 @@ fn duration(
     if value < min || value > max {
         return Err(ConfigError::new(
             field,
-            format!("{value:?} is out of range"),
-            format!("{min:?} ..= {max:?}"),
+            format!("{} is out of range", format_duration(value)),
+            format!("{} ..= {}", format_duration(min), format_duration(max)),
         ));
     }
     Ok(())
@@ -631,8 +642,21 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             (err.field(), err.allowed()),
-            ("reconnect_max", "5s ..= 86400s")
+            ("reconnect_max", "5s ..= 24h")
         );
+        let err = builder()
+            .drain_timeout(Duration::from_secs(601))
+            .build()
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid config `drain_timeout`: 601s is out of range; expected 0s ..= 10m"
+        );
+        let err = builder()
+            .reconnect_base(Duration::ZERO)
+            .build()
+            .unwrap_err();
+        assert_eq!(err.allowed(), "1ms ..= 1h");
         let err = builder().read_backlog(65_537).build().unwrap_err();
         assert_eq!(
             err.to_string(),

@@ -41,7 +41,7 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, Delivery, DeliveryToken, Input, Message,
     OpenError, Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, Inline, PeerClose};
+use open_event_transport::drive::{self, Inline, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard, io_open_error};
 use tungstenite::WebSocket;
 
@@ -130,8 +130,11 @@ pub(crate) struct Driver {
     /// `inline_handlers`: whether (and while [`Inline`] allows) a handler runs on the IO
     /// thread; `None`: every handler runs on a worker.
     inline: Option<Inline>,
-    /// Delivered events whose handler runs inline, not started yet (`start_handlers`).
-    fresh: VecDeque<Delivery>,
+    /// Delivered events whose handler runs inline, not started yet (`start_handlers`), with
+    /// their spans.
+    fresh: VecDeque<(Delivery, tracing::Span)>,
+    /// The client's, the current connection's and each handler's `tracing` span.
+    spans: Spans,
 }
 
 impl Driver {
@@ -144,6 +147,7 @@ impl Driver {
             mailbox.clone(),
             prepared.config.max_in_flight(),
         );
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(Arc::clone(&prepared.config), Instant::now(), prepared.seed),
             link: Link::Down,
@@ -161,6 +165,7 @@ impl Driver {
             dispatcher,
             inline: None,
             fresh: VecDeque::new(),
+            spans,
         }
     }
 
@@ -172,6 +177,8 @@ impl Driver {
 
     /// Runs until the connection stops; `Ok(())` after a requested stop.
     pub(crate) fn run(mut self) -> Result<(), RunError> {
+        let span = self.spans.client().clone();
+        let _entered = span.enter();
         // `Connection::new` already queued the first `Connect`.
         self.check_stop();
         self.drain();
@@ -230,11 +237,11 @@ impl Driver {
     /// timed by [`Inline`] (one that ran long sends the next deliveries to the workers).
     fn start_handlers(&mut self) {
         while self.inline.is_some()
-            && let Some(Delivery { token, event }) = self.fresh.pop_front()
+            && let Some((Delivery { token, event }, span)) = self.fresh.pop_front()
         {
             let started = Instant::now();
             // `handle` catches a panicking handler and returns an error outcome.
-            let outcome = self.dispatcher.handle(event);
+            let outcome = span.in_scope(|| self.dispatcher.handle(event));
             if let Some(inline) = &mut self.inline {
                 inline.ran(started.elapsed());
             }
@@ -306,6 +313,10 @@ impl Driver {
                 up.readable = false;
             }
             Err(tungstenite::Error::Io(err)) if err.kind() == io::ErrorKind::Interrupted => {}
+            Err(err) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Err(err) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -469,6 +480,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -478,10 +491,12 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
+                drive::delivered(&delivery);
+                let span = self.spans.event(&delivery.event);
                 if self.inline.as_mut().is_some_and(Inline::allowed) {
-                    self.fresh.push_back(delivery);
+                    self.fresh.push_back((delivery, span));
                 } else {
-                    self.pool.submit(delivery);
+                    self.pool.submit(delivery, span);
                 }
             }
             Action::PauseReading => self.paused = true,
@@ -492,7 +507,8 @@ impl Driver {
                     up.readable = true;
                 }
             }
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -518,6 +534,7 @@ impl Driver {
         }
         self.attempt += 1;
         let attempt = self.attempt;
+        let span = self.spans.connect(attempt);
         let abandon = Arc::new(AtomicBool::new(false));
         let job = Attempt {
             dialer: Arc::clone(&self.dialer),
@@ -529,7 +546,7 @@ impl Driver {
         let spawned = thread::Builder::new()
             .name("open-event-connect".to_owned())
             .spawn(move || {
-                let result = job.run().map(Box::new);
+                let result = span.in_scope(|| job.run()).map(Box::new);
                 // The IO thread may be gone (the client stopped): then nobody wants it.
                 mailbox.post(Mail::Opened { attempt, result });
             });
@@ -580,7 +597,7 @@ impl Driver {
     }
 
     /// Sends our close frame; the server's reply ends the transport in `on_read`.
-    fn close(&mut self) {
+    fn close(&mut self, frame: tungstenite::protocol::CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
@@ -588,7 +605,7 @@ impl Driver {
         up.closing = true;
         // Reading may have been paused with messages left: read on to the reply.
         up.readable = true;
-        match up.ws.close(Some(drive::close_frame())) {
+        match up.ws.close(Some(frame)) {
             Ok(()) => {}
             Err(tungstenite::Error::Io(err)) if is_retry(&err) => up.unflushed = true,
             Err(err) => {

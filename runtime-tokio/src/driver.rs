@@ -21,16 +21,18 @@ use std::time::Instant;
 
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::tungstenite::Message as WsMessage;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use futures_util::{FutureExt, SinkExt, StreamExt};
 use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
 use open_event_core::handler::BoxFuture;
-use open_event_transport::drive::{self, Inline, PeerClose};
+use open_event_transport::drive::{self, Inline, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
@@ -79,6 +81,8 @@ pub(crate) struct Driver {
     dialer: Arc<Dialer>,
     dispatcher: Arc<Dispatcher>,
     notifier: Notifier,
+    /// The client's, the current connection's and each handler's `tracing` span.
+    spans: Spans,
     /// The stop request from the handles, and the snapshot published for them.
     status: Arc<StatusBoard>,
     opened_tx: mpsc::UnboundedSender<Opened>,
@@ -86,7 +90,7 @@ pub(crate) struct Driver {
     outcome_tx: mpsc::UnboundedSender<(DeliveryToken, Outcome)>,
     outcome_rx: mpsc::UnboundedReceiver<(DeliveryToken, Outcome)>,
     /// Delivered handlers not started yet (`start_handlers` runs them after the turn).
-    fresh: VecDeque<(DeliveryToken, BoxFuture<Outcome>)>,
+    fresh: VecDeque<(DeliveryToken, BoxFuture<Outcome>, tracing::Span)>,
     /// Whether a handler may run inline on the loop.
     inline: Inline,
 }
@@ -106,6 +110,7 @@ impl Driver {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
         let (opened_tx, opened_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
             link: Link::Down,
@@ -115,6 +120,7 @@ impl Driver {
             dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
             dispatcher: Arc::new(prepared.dispatcher),
             notifier: prepared.notifier,
+            spans,
             status: prepared.status,
             opened_tx,
             opened_rx,
@@ -213,6 +219,10 @@ impl Driver {
                 self.on_ended(&info);
             }
             Io::Read(Some(Ok(message))) => self.on_read(message),
+            Io::Read(Some(Err(err))) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Io::Read(Some(Err(err))) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -244,14 +254,16 @@ impl Driver {
     /// Starts every delivered handler, in delivery order: polled once here (inline) while
     /// [`Inline`] allows, its outcome completed at once if it is ready; a task otherwise.
     fn start_handlers(&mut self) {
-        while let Some((token, mut outcome)) = self.fresh.pop_front() {
+        while let Some((token, mut outcome, span)) = self.fresh.pop_front() {
             if self.inline.allowed() {
                 let started = Instant::now();
                 // A future that is not ready is polled again by its task, with the task's
                 // waker: the one given here is never needed.
-                let polled = outcome
-                    .as_mut()
-                    .poll(&mut Context::from_waker(Waker::noop()));
+                let polled = span.in_scope(|| {
+                    outcome
+                        .as_mut()
+                        .poll(&mut Context::from_waker(Waker::noop()))
+                });
                 self.inline.ran(started.elapsed());
                 if let Poll::Ready(outcome) = polled {
                     // May deliver more (the backlog): they join `fresh`.
@@ -260,11 +272,14 @@ impl Driver {
                 }
             }
             let outcomes = self.outcome_tx.clone();
-            tokio::spawn(async move {
-                // `handle` turns errors and panics into outcomes.
-                let outcome = outcome.await;
-                let _ = outcomes.send((token, outcome));
-            });
+            tokio::spawn(
+                async move {
+                    // `handle` turns errors and panics into outcomes.
+                    let outcome = outcome.await;
+                    let _ = outcomes.send((token, outcome));
+                }
+                .instrument(span),
+            );
         }
     }
 
@@ -346,6 +361,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -355,13 +372,17 @@ impl Driver {
             Action::Connect(request) => self.connect(request),
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
-                // The closure runs now, in delivery order; its future after the turn.
-                let outcome = self.dispatcher.handle(delivery.event);
-                self.fresh.push_back((delivery.token, outcome));
+                drive::delivered(&delivery);
+                let span = self.spans.event(&delivery.event);
+                // The closure runs now, in delivery order and in its span; its future after
+                // the turn.
+                let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
+                self.fresh.push_back((delivery.token, outcome, span));
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -372,12 +393,16 @@ impl Driver {
         self.drop_link();
         self.attempt += 1;
         let attempt = self.attempt;
+        let span = self.spans.connect(attempt);
         let dialer = Arc::clone(&self.dialer);
         let reports = self.opened_tx.clone();
-        let task = tokio::spawn(async move {
-            let result = dialer.open(request).await.map(Box::new);
-            let _ = reports.send(Opened(attempt, result));
-        });
+        let task = tokio::spawn(
+            async move {
+                let result = dialer.open(request).await.map(Box::new);
+                let _ = reports.send(Opened(attempt, result));
+            }
+            .instrument(span),
+        );
         self.link = Link::Connecting { task };
     }
 
@@ -394,13 +419,13 @@ impl Driver {
     }
 
     /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
-    fn close(&mut self) {
+    fn close(&mut self, frame: CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
-        up.queue.push_back(Outgoing::Close);
+        up.queue.push_back(Outgoing::Close(frame));
     }
 
     /// Drops the transport at once: aborts a connect attempt, or closes the socket.
@@ -427,7 +452,7 @@ enum Outgoing {
     /// own would make two, or replace it). `Sent` once flushed.
     Pong(SendId),
     /// Our close frame.
-    Close,
+    Close(CloseFrame),
 }
 
 impl Up {
@@ -457,9 +482,8 @@ impl Up {
                     self.unflushed = Some(id);
                 }
                 Some(Outgoing::Pong(id)) => self.unflushed = Some(id),
-                Some(Outgoing::Close) => {
-                    self.ws
-                        .start_send_unpin(WsMessage::Close(Some(drive::close_frame())))?;
+                Some(Outgoing::Close(frame)) => {
+                    self.ws.start_send_unpin(WsMessage::Close(Some(frame)))?;
                 }
                 None => break,
             }

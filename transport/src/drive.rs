@@ -33,17 +33,111 @@
 //! What is protocol or policy is here, once: our close frame ([`close_frame`]), how a stream's
 //! end is classified ([`PeerClose`]), what `Action::Close` means with no link open
 //! ([`nothing_to_close`]), how a handler's outcome is completed and a misuse logged
-//! ([`complete`]), and what `run()` returns ([`run_result`]).
+//! ([`complete`]), what `run()` returns ([`run_result`]), and the `tracing` spans ([`Spans`]).
+//!
+//! # Spans
+//!
+//! Every driver holds a [`Spans`] and uses it the same way: `drain` performs each action inside
+//! [`Spans::connection`], `connect` starts the attempt's span with [`Spans::connect`] (the
+//! attempt itself runs in it: `Instrument` on the async runtimes, `in_scope` on the connect
+//! thread), and each delivery's handler runs in [`Spans::event`] (its closure called inside it,
+//! its future instrumented with it; entered on the worker thread for blocking handlers).
 
 use std::time::{Duration, Instant};
 
-use open_event_core::connection::{CloseInfo, Connection, DeliveryToken, Input, Outcome};
+use open_event_core::Event;
+use open_event_core::config::Config;
+use open_event_core::connection::{
+    CloseInfo, Connection, Delivery, DeliveryToken, Failure, Input, Outcome,
+};
+use tracing::Span;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
 use crate::error::close_info;
 use crate::run::RunError;
 use crate::status::StatusBoard;
+
+/// The `tracing` spans of one client's run, the same on every runtime (all at INFO level,
+/// under the target `open_event`):
+///
+/// - `open_event{app_id}`: the whole run (a child of the span current when the client
+///   starts);
+/// - `connection{attempt}`: one connection attempt's life, from its connect until the next
+///   attempt starts or the run ends (its handshake, events, acks, the disconnect and the
+///   reconnect delay that follows); `attempt` counts from 1 for the run's first connect;
+/// - `event{code, nonce}`: one handler run, a child of the connection that carried the event.
+///
+/// Every notice is logged inside the connection span it belongs to, so a handler failure's
+/// WARN names the event (its fields) and the attempt (its spans).
+///
+/// ```
+/// use open_event_core::Event;
+/// use open_event_core::config::Config;
+/// use open_event_transport::drive::Spans;
+///
+/// let config = Config::builder("AK123456", "sk098765").build()?;
+/// let mut spans = Spans::new(&config);
+/// let connection = spans.connect(1);
+/// connection.in_scope(|| tracing::info!("logged in the connection's span"));
+/// let event = Event::new("kso.app_chat", "create", 0, "0123456789abcdef", "{}");
+/// let handler = spans.event(&event);
+/// handler.in_scope(|| tracing::info!("logged in the event's span, inside the connection's"));
+/// # Ok::<(), open_event_core::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Spans {
+    client: Span,
+    connection: Span,
+}
+
+impl Spans {
+    /// The client's span (`open_event{app_id}`); no connection span yet.
+    pub fn new(config: &Config) -> Self {
+        let client = tracing::info_span!(
+            target: "open_event",
+            "open_event",
+            app_id = config.credentials().app_id()
+        );
+        Self {
+            connection: client.clone(),
+            client,
+        }
+    }
+
+    /// The client's span, for what happens outside any connection.
+    pub fn client(&self) -> &Span {
+        &self.client
+    }
+
+    /// The current connection attempt's span (the client's before the first attempt).
+    pub fn connection(&self) -> &Span {
+        &self.connection
+    }
+
+    /// Starts the span of connection attempt `attempt` (the driver's attempt id, from 1), which
+    /// is current from now on; returns it for the attempt's own work.
+    pub fn connect(&mut self, attempt: u64) -> Span {
+        self.connection = tracing::info_span!(
+            target: "open_event",
+            parent: &self.client,
+            "connection",
+            attempt
+        );
+        self.connection.clone()
+    }
+
+    /// The span of one handler run on `event`, a child of the current connection's.
+    pub fn event(&self, event: &Event) -> Span {
+        tracing::info_span!(
+            target: "open_event",
+            parent: &self.connection,
+            "event",
+            code = event.event_code(),
+            nonce = event.nonce.as_str()
+        )
+    }
+}
 
 /// Whether the loop may run a handler inline, and for how long it may take.
 ///
@@ -112,6 +206,29 @@ pub fn close_frame() -> CloseFrame {
     }
 }
 
+/// Our close frame when the core fails the connection ([`Action::Fail`]): its code and reason.
+///
+/// [`Action::Fail`]: open_event_core::connection::Action::Fail
+///
+/// ```
+/// use open_event_core::connection::Failure;
+/// use open_event_transport::drive::failure_frame;
+///
+/// assert_eq!(u16::from(failure_frame(&Failure::INVALID_UTF8).code), 1007);
+/// ```
+pub fn failure_frame(failure: &Failure) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(failure.code),
+        reason: failure.reason.into(),
+    }
+}
+
+/// Whether a read failed on a text message that is not UTF-8. The transport is still up: feed
+/// `Input::InvalidText` (the core fails the connection with 1007) instead of ending the link.
+pub fn is_invalid_text(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Utf8(_))
+}
+
 /// The peer's close frame, once one arrived, and how the stream's end is reported to the core.
 ///
 /// - After the peer's close frame, whatever ends the stream (its end, a read or write error of
@@ -174,11 +291,20 @@ pub fn nothing_to_close(conn: &mut Connection, now: Instant) {
 
 /// Feeds one handler's outcome to the core. Every token comes from this connection and is
 /// completed once, so a `UsageError` is a bug of the driver: it is logged at `error` (on every
-/// runtime) and the loop goes on.
+/// runtime) and the loop goes on. With the `metrics` feature it records the outcome and the
+/// handler's duration by event code.
 pub fn complete(conn: &mut Connection, now: Instant, token: DeliveryToken, outcome: Outcome) {
+    crate::metrics::outcome(conn, now, token, &outcome);
     if let Err(err) = conn.complete(now, token, outcome) {
         tracing::error!(target: "open_event", error = %err, "handler outcome not accepted");
     }
+}
+
+/// An event is handed to the handler: every runtime calls this when it performs
+/// `Action::Deliver`, before running the handler (it counts the delivery by event code with
+/// the `metrics` feature, and does nothing without it).
+pub fn delivered(delivery: &Delivery) {
+    crate::metrics::delivered(delivery);
 }
 
 /// What `run()` returns once the core stopped: [`Connection::result`] without the

@@ -27,6 +27,8 @@ pub(crate) const TARGET: &str = "open_event";
 #[derive(Clone, Default)]
 pub struct Notifier {
     callback: Option<Callback>,
+    /// The notices' part of the client's metrics (feature `metrics`).
+    meter: Arc<crate::metrics::NoticeMeter>,
 }
 
 /// The application's notice callback.
@@ -37,13 +39,16 @@ impl Notifier {
     pub fn new(callback: impl Fn(&Notice) + Send + Sync + 'static) -> Self {
         Self {
             callback: Some(Arc::new(callback)),
+            meter: Arc::default(),
         }
     }
 
-    /// Logs `notice` with [`log_notice`], then calls the callback. A panicking callback is
+    /// Logs `notice` with [`log_notice`], records it in the metrics (feature `metrics`, see
+    /// [`metrics`](crate::metrics)), then calls the callback. A panicking callback is
     /// logged as an error and otherwise ignored: the client goes on.
     pub fn notify(&self, notice: &Notice) {
         log_notice(notice);
+        self.meter.notice(notice);
         if let Some(callback) = &self.callback
             && catch_unwind(AssertUnwindSafe(|| callback(notice))).is_err()
         {
@@ -65,10 +70,21 @@ impl fmt::Debug for Notifier {
 /// | level | notices |
 /// |---|---|
 /// | info | connected, reconnecting, goaway, duplicate, stopped as requested, expected disconnects (after a goaway, a clean close with code 1000) |
-/// | warn | other disconnects, rejected frames, slow deliveries, late outcomes, a full dedup memory |
+/// | warn | failed handlers (with the fields `event_code`, `nonce`, `error`), other disconnects, rejected frames, slow deliveries, late outcomes, a full dedup memory |
 /// | error | stopped because of an error |
 pub fn log_notice(notice: &Notice) {
     match notice {
+        Notice::HandlerFailed {
+            event_code,
+            nonce,
+            message,
+        } => tracing::warn!(
+            target: TARGET,
+            event_code = event_code.as_str(),
+            nonce = nonce.as_str(),
+            error = message.as_str(),
+            "{notice}"
+        ),
         Notice::Connected { .. }
         | Notice::Reconnecting { .. }
         | Notice::GoAway(_)
@@ -183,6 +199,14 @@ mod tests {
                 Level::WARN,
             ),
             (Notice::LateOutcome { nonce: "n".into() }, Level::WARN),
+            (
+                Notice::HandlerFailed {
+                    event_code: "kso.app_chat.create".into(),
+                    nonce: "n".into(),
+                    message: "boom".into(),
+                },
+                Level::WARN,
+            ),
             (
                 Notice::Stopped(StopReason::AuthRejected {
                     status: 401,

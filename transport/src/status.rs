@@ -14,6 +14,8 @@ use std::task::{Context, Poll, Waker};
 use open_event_core::connection::State;
 use open_event_core::stats::Stats;
 
+use crate::metrics;
+
 /// The state a client's loop shares with its handles: the stop request, the loop's waker and
 /// the last published state and counters. Runtime crates create one per client (see
 /// [`ClientOptions::prepare`](crate::ClientOptions::prepare)); applications only see it
@@ -35,6 +37,8 @@ struct Snapshot {
     stats: Stats,
     /// The client's `run` has returned.
     finished: bool,
+    /// The loop published at least once (its state is counted in the metrics).
+    reported: bool,
 }
 
 impl Default for Snapshot {
@@ -43,6 +47,7 @@ impl Default for Snapshot {
             state: State::Connecting,
             stats: Stats::default(),
             finished: false,
+            reported: false,
         }
     }
 }
@@ -91,18 +96,30 @@ impl StatusBoard {
         }
     }
 
-    /// Records the connection's state and counters for the handles (after each loop turn).
+    /// Records the connection's state and counters for the handles (after each loop turn), and
+    /// what changed in the metrics (feature `metrics`, see [`metrics`](crate::metrics)).
     pub fn publish(&self, state: State, stats: &Stats) {
         let mut snapshot = self.lock();
+        if !snapshot.reported || snapshot.state != state {
+            metrics::state_changed(snapshot.reported.then_some(snapshot.state), state);
+            snapshot.reported = true;
+        }
         snapshot.state = state;
         if snapshot.stats != *stats {
+            metrics::stats_changed(&snapshot.stats, stats);
             snapshot.stats.clone_from(stats);
         }
     }
 
-    /// Records that the client's `run` has returned.
+    /// Records that the client's `run` has returned (and takes the client out of the state
+    /// gauges of the metrics).
     pub fn finish(&self) {
-        self.lock().finished = true;
+        let mut snapshot = self.lock();
+        if snapshot.reported && !snapshot.finished {
+            // A client whose `run` returned leaves the state gauges.
+            metrics::client_finished(snapshot.state);
+        }
+        snapshot.finished = true;
     }
 
     fn request_stop(&self) {

@@ -18,7 +18,7 @@ pub(super) struct InFlight {
     /// The transport that carried the event (the only one its ack may go out on).
     pub(super) transport: u64,
     pub(super) nonce: String,
-    event_code: String,
+    pub(super) event_code: String,
     started: Instant,
 }
 
@@ -96,6 +96,14 @@ impl Deliveries {
         let deadline = now + budget;
         self.budgets.push_back((deadline, seq));
         (DeliveryToken { transport, seq }, deadline)
+    }
+
+    /// The event code and start of the delivery of `token`, while it is out.
+    pub(super) fn started(&self, token: DeliveryToken) -> Option<(&str, Instant)> {
+        self.in_flight
+            .get(&token.seq)
+            .filter(|f| f.transport == token.transport)
+            .map(|f| (f.event_code.as_str(), f.started))
     }
 
     /// Takes the delivery of `token` back; `current_transport` is the transport now up.
@@ -217,11 +225,14 @@ mod tests {
             d.finish(forged, 1).unwrap_err(),
             UsageError::UnknownDelivery
         );
+        assert_eq!(d.started(forged), None);
+        assert_eq!(d.started(token), Some(("kso.app_chat.create", now)));
         // A forged token does not consume the real delivery.
         let flight = d.finish(token, 1).unwrap();
         assert_eq!((flight.nonce.as_str(), flight.transport), ("a", 1));
         assert_eq!((d.len(), d.current()), (0, 0));
         assert_eq!(d.finish(token, 1).unwrap_err(), UsageError::UnknownDelivery);
+        assert_eq!(d.started(token), None);
     }
 
     #[test]
