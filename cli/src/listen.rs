@@ -9,9 +9,10 @@ use open_event_core::config::{Config, DEFAULT_ENDPOINT, Settings};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::ListenArgs;
+use crate::args::{ListenArgs, RuntimeKind};
 use crate::client_settings;
 use crate::credentials::Prompt;
+use crate::environment;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
@@ -39,6 +40,9 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
+    for warning in environment::misspelled_warnings() {
+        status.warn(&warning);
+    }
     if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; anyone on the network path can read \
@@ -56,8 +60,9 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             String::new()
         }
     );
-    if !handling.has_exec() && settings.max_in_flight.is_none() {
-        // Printing is all there is to do: one at a time keeps the output in arrival order.
+    if !handling.has_exec() && settings.max_in_flight.is_none() && !calls_in_order(args.runtime) {
+        // The blocking runtime calls handlers on its worker threads: one at a time keeps the
+        // output in arrival order there.
         settings.max_in_flight = Some(1);
     }
     let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
@@ -91,6 +96,16 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             &reason,
             listener.hinted.load(Ordering::SeqCst),
         )),
+    }
+}
+
+/// Whether `kind` calls the handler (not its future) on the client's loop in delivery order,
+/// which is what lets [`EventHandling::take`] queue the output in arrival order with several
+/// events in flight.
+fn calls_in_order(kind: RuntimeKind) -> bool {
+    match kind {
+        RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => true,
+        RuntimeKind::Blocking => false,
     }
 }
 
@@ -232,7 +247,9 @@ impl Listener {
 
 impl App for Listener {
     fn handle(self: Arc<Self>, event: Event) -> HandlerFuture {
-        Box::pin(async move { self.handling.handle_event(event).await })
+        // The synchronous part here, where the runtime calls the handler (in delivery order).
+        let taken = self.handling.take(&event);
+        Box::pin(async move { self.handling.complete(event, taken).await })
     }
 
     fn notice(&self, notice: &Notice) {

@@ -24,6 +24,12 @@
 //! 5. `drain` performs every queued action in order with `perform`: `connect`, `send`,
 //!    `deliver`, `pause`/`resume`, `close`, `drop_link`, notify.
 //!
+//! Handlers run inline first where the runtime allows it (tokio, blocking): the loop calls a
+//! handler right where the core delivers its event, and only a handler that does not finish
+//! there (a future that returns `Pending`, or any handler while [`Inline`] is suspended) is
+//! handed to a worker. A cheap handler then costs no thread hand-off and its ack leaves with
+//! the batch it came in; [`Inline`] keeps a slow one harmless.
+//!
 //! What is protocol or policy is here, once: our close frame ([`close_frame`]), how a stream's
 //! end is classified ([`PeerClose`]), what `Action::Close` means with no link open
 //! ([`nothing_to_close`]), how a handler's outcome is completed and a misuse logged
@@ -37,7 +43,7 @@
 //! thread), and each delivery's handler runs in [`Spans::event`] (its closure called inside it,
 //! its future instrumented with it; entered on the worker thread for blocking handlers).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use open_event_core::Event;
 use open_event_core::config::Config;
@@ -130,6 +136,65 @@ impl Spans {
             code = event.event_code(),
             nonce = event.nonce.as_str()
         )
+    }
+}
+
+/// Whether the loop may run a handler inline, and for how long it may take.
+///
+/// A handler run inline holds up the loop (reads, pongs, acks, timers) while it runs. Each
+/// inline run is timed: one that took longer than [`Inline::BUDGET`] suspends inline runs for
+/// the next [`Inline::SUSPEND`] deliveries, which go straight to workers (in parallel, so a
+/// slow handler holds up nothing); then inline runs are tried again. A loop blocked once for a
+/// slow handler's first run is the price of finding out, which stays far below the protocol's
+/// timeouts (seconds) unless the handler blocks for that long.
+///
+/// ```
+/// use std::time::Duration;
+/// use open_event_transport::drive::Inline;
+///
+/// let mut inline = Inline::default();
+/// assert!(inline.allowed());
+/// inline.ran(Duration::from_micros(20));
+/// assert!(inline.allowed());
+/// inline.ran(Inline::BUDGET * 2);
+/// assert!(!inline.allowed(), "suspended after a slow run");
+/// for _ in 1..Inline::SUSPEND {
+///     assert!(!inline.allowed());
+/// }
+/// assert!(inline.allowed(), "tried again");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Inline {
+    /// Deliveries left before inline runs are tried again.
+    suspended: u32,
+}
+
+impl Inline {
+    /// The longest an inline run may take before inline runs are suspended.
+    pub const BUDGET: Duration = Duration::from_micros(500);
+    /// How many deliveries a slow inline run sends straight to workers.
+    pub const SUSPEND: u32 = 1000;
+
+    /// Whether the next delivery may run inline (counts the delivery while suspended).
+    pub fn allowed(&mut self) -> bool {
+        if self.suspended == 0 {
+            return true;
+        }
+        self.suspended -= 1;
+        false
+    }
+
+    /// An inline run took `took`.
+    pub fn ran(&mut self, took: Duration) {
+        if took > Self::BUDGET {
+            tracing::debug!(
+                target: "open_event",
+                took_us = took.as_micros() as u64,
+                "a handler ran long on the loop; the next {} run on workers",
+                Self::SUSPEND
+            );
+            self.suspended = Self::SUSPEND;
+        }
     }
 }
 
