@@ -249,6 +249,8 @@ impl Connection {
         let flight = self.deliveries.finish(token, self.transport)?;
         match &outcome {
             Outcome::Unhandled => self.stats.unhandled += 1,
+            // After `Stopped` nothing is reported: it is the last action.
+            Outcome::Error(_) if self.state == State::Stopped => {}
             Outcome::Error(message) => self.notify(Notice::HandlerFailed {
                 event_code: flight.event_code.clone(),
                 nonce: flight.nonce.clone(),

@@ -227,6 +227,9 @@ impl Driver {
                 break;
             }
             progress = true;
+            // A close under way (ours, or a failure's 1007) is written first: `turn` writes
+            // before it reads, and reading on here could meet the stream's end and drop the
+            // link before the close frame left.
             if matches!(&self.link, Link::Up(up) if up.closing) {
                 break;
             }

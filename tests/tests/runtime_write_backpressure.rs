@@ -19,7 +19,7 @@ use open_event_tests::runtime_tests;
 use open_event_tests::runtimes::{Behaviour, ClientSpec, EARLY, Runtime, WAIT, fresh_seed, start};
 
 /// Events pushed: more than the client may take while the server does not read.
-const EVENTS: u32 = 20_000;
+const EVENTS: u32 = 12_000;
 
 /// Events pushed at a time.
 const CHUNK: u32 = 500;

@@ -148,3 +148,23 @@ fn a_server_close_frame_without_the_tcp_close_is_dropped_after_the_close_timeout
     );
     assert_eq!(sim.conn.state(), State::Waiting);
 }
+
+#[test]
+fn a_handler_that_fails_after_the_stop_reports_nothing_after_stopped() {
+    // The drain ran out: the delivery is abandoned; its failure arrives after `Stopped`, which
+    // must stay the last action (found by the fuzz target `connection`).
+    let mut sim = Sim::new(|c| c.drain_timeout(Duration::from_secs(1)), 1);
+    sim.open();
+    let nonce = sim.event("kso.app_chat", "create", "{}");
+    sim.conn.close(sim.now);
+    sim.drain();
+    sim.advance(Duration::from_secs(1));
+    sim.server_close();
+    assert_eq!(sim.conn.state(), State::Stopped);
+    let mark = sim.trace.len();
+    sim.complete(
+        &nonce,
+        open_event_core::connection::Outcome::Error("boom".into()),
+    );
+    assert_eq!(sim.since(mark), Vec::<Action>::new());
+}
