@@ -106,8 +106,8 @@ with the fix, or with --strict stops the run (exit 3): events no pattern matches
 Output: events go to stdout (readable, or NDJSON with --json: one object per event with
 time (RFC 3339), event_code, topic, operation, nonce and data); status lines go to stderr.
 Closing stdout (e.g. `| head -n 3`) stops the client gracefully with exit code 0.
-Events are printed in the order they arrive (one at a time, unless --max-in-flight is
-given); each is acked once it was written.
+Events are printed in the order they arrive, each acked once it was written (on --runtime
+blocking they are handled one at a time for that, unless --max-in-flight is given).
 
 --exec CMD runs CMD with `sh -c` once per event, the event's JSON on stdin and
 OPEN_EVENT_CODE, OPEN_EVENT_TOPIC, OPEN_EVENT_OPERATION, OPEN_EVENT_NONCE in the environment.
@@ -246,6 +246,12 @@ pub(crate) struct CredentialArgs {
 #[derive(Debug, Clone, Default, Args)]
 #[command(next_help_heading = "Connection")]
 pub(crate) struct ConnectionArgs {
+    /// Read the settings from this TOML file (one key per setting, named as in the README's
+    /// Configuration table, e.g. `pong_timeout = "45s"`); OPEN_EVENT_* variables and flags win
+    /// over its keys.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+
     /// Full endpoint URL (default: $OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws).
     #[arg(long, value_name = "URL")]
     pub(crate) endpoint: Option<String>,
@@ -253,6 +259,16 @@ pub(crate) struct ConnectionArgs {
     /// Base URL of a private or international deployment; /v7/event/ws is appended.
     #[arg(long, value_name = "URL", conflicts_with = "endpoint")]
     pub(crate) base_url: Option<String>,
+
+    /// Add a header to the WebSocket handshake (repeatable). The headers the signed handshake
+    /// owns (Host, Upgrade, Sec-WebSocket-*, Authorization, X-Kso-*, X-Ack-Mode, ...) are refused.
+    #[arg(long, value_name = "NAME:VALUE", value_parser = crate::client_settings::header_flag)]
+    pub(crate) header: Vec<(String, String)>,
+
+    /// Add a query parameter to the endpoint URL (repeatable); it is signed with the rest of the
+    /// request URI.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = crate::client_settings::query_flag)]
+    pub(crate) query: Vec<(String, String)>,
 
     /// Also trust the CA certificates in this PEM file (repeatable).
     #[arg(long, value_name = "PEM")]

@@ -3,15 +3,12 @@
 
 use std::io::{BufRead, IsTerminal, Write};
 
+use open_event_core::config::Settings;
 use open_event_core::{AppSecret, Credentials};
 
 use crate::args::CredentialArgs;
+use crate::environment;
 use crate::failure::{Exit, Failure};
-
-/// Environment variables for the app id, in order of precedence.
-pub(crate) const APP_ID_VARS: [&str; 2] = ["OPEN_EVENT_APP_ID", "APP_ID"];
-/// Environment variables for the app secret, in order of precedence.
-pub(crate) const APP_SECRET_VARS: [&str; 2] = ["OPEN_EVENT_APP_SECRET", "APP_SECRET"];
 
 /// Whether missing credentials may be asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,31 +19,29 @@ pub(crate) enum Prompt {
     Never,
 }
 
-/// Resolves the credentials, or explains which flag or variable to set.
+/// Resolves the credentials from the flags, else the environment's credential variables
+/// (read as the SDK reads them), or explains which flag or variable to set.
 pub(crate) fn resolve(args: &CredentialArgs, prompt: Prompt) -> Result<Credentials, Failure> {
-    resolve_with(args, prompt, |name| std::env::var(name).ok())
+    resolve_with(args, prompt, &environment::credential_settings()?)
 }
 
-fn resolve_with(
+/// Resolves the credentials from the flags, else `settings` (the `OPEN_EVENT_*` variables
+/// already read), else the prompt.
+pub(crate) fn resolve_with(
     args: &CredentialArgs,
     prompt: Prompt,
-    env: impl Fn(&str) -> Option<String>,
+    settings: &Settings,
 ) -> Result<Credentials, Failure> {
-    let from_env = |names: &[&str]| {
-        names
-            .iter()
-            .find_map(|name| env(name).filter(|v| !v.trim().is_empty()))
-    };
     let mut app_id = args
         .app_id
         .clone()
         .filter(|v| !v.is_empty())
-        .or_else(|| from_env(&APP_ID_VARS));
+        .or_else(|| settings.app_id.clone());
     let mut secret = args
         .app_secret
         .clone()
         .filter(|v| !v.is_empty())
-        .or_else(|| from_env(&APP_SECRET_VARS));
+        .or_else(|| settings.app_secret.as_ref().map(|s| s.expose().to_owned()));
     if (app_id.is_none() || secret.is_none())
         && prompt == Prompt::IfTerminal
         && std::io::stdin().is_terminal()
@@ -117,16 +112,10 @@ fn missing(id: bool, secret: bool, prompt: Prompt) -> Failure {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        move |name| map.get(name).cloned()
+    fn env(pairs: &[(&str, &str)]) -> Settings {
+        Settings::from_vars(pairs.iter().copied()).unwrap()
     }
 
     fn args(id: Option<&str>, secret: Option<&str>) -> CredentialArgs {
@@ -152,13 +141,13 @@ mod tests {
             ("APP_SECRET", "secret"),
             ("OPEN_EVENT_APP_ID", ""),
         ]);
-        let c = resolve_with(&args(None, None), Prompt::Never, plain).unwrap();
+        let c = resolve_with(&args(None, None), Prompt::Never, &plain).unwrap();
         assert_eq!((c.app_id(), c.app_secret().expose()), ("id", "secret"));
     }
 
     #[test]
     fn missing_credentials_name_the_flags_and_variables() {
-        let err = resolve_with(&args(None, None), Prompt::Never, env(&[])).unwrap_err();
+        let err = resolve_with(&args(None, None), Prompt::Never, &env(&[])).unwrap_err();
         assert_eq!(err.exit, Exit::Credentials);
         for needle in [
             "--app-id",
@@ -168,7 +157,7 @@ mod tests {
         ] {
             assert!(err.message.contains(needle), "{needle}: {err}");
         }
-        let err = resolve_with(&args(Some("x"), None), Prompt::Never, env(&[])).unwrap_err();
+        let err = resolve_with(&args(Some("x"), None), Prompt::Never, &env(&[])).unwrap_err();
         assert!(err.message.starts_with("no app secret given"), "{err}");
         assert!(!err.message.contains("--app-id"), "{err}");
     }

@@ -15,6 +15,7 @@ use std::time::{Duration, Instant};
 use open_event_api::{ApiConfig, BlockingClient, ReplyExt};
 use open_event_core::Event;
 use open_event_core::codec::GoAwayReason;
+use open_event_core::config::Settings;
 use open_event_core::connection::Notice;
 use open_event_core::model::AppChatMessageCreate;
 use open_event_emulator::api::{
@@ -23,7 +24,7 @@ use open_event_emulator::api::{
 use open_event_emulator::runner::{Emulator, EmulatorHandle, EmulatorOptions};
 use open_event_emulator::server::{Script, ServerConfig, Step};
 
-use crate::args::{ConnectionArgs, DemoArgs};
+use crate::args::DemoArgs;
 use crate::duration::human;
 use crate::failure::Failure;
 use crate::filter::EventFilter;
@@ -114,12 +115,8 @@ pub(crate) fn run(args: &DemoArgs, no_color: bool) -> Result<(), Failure> {
     let spec = ClientSpec {
         filter: EventFilter::default(),
         credentials: emulator.credentials().clone(),
-        connection: ConnectionArgs {
-            endpoint: Some(emulator.url()),
-            reconnect_base: Some(RECONNECT_BASE),
-            stable_period: Some(STABLE_PERIOD),
-            ..ConnectionArgs::default()
-        },
+        // The demo is self-contained: no OPEN_EVENT_* variable changes it.
+        settings: demo_settings(emulator.url()),
     };
     let app: Arc<dyn App> = Arc::new(DemoApp {
         narrator: Arc::clone(&narrator),
@@ -503,4 +500,13 @@ impl Watch {
 fn seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(std::time::SystemTime::now())
+}
+
+/// The demo client's settings: the emulator's endpoint and a quick backoff.
+fn demo_settings(endpoint: String) -> Settings {
+    let mut settings = Settings::default();
+    settings.endpoint = Some(endpoint);
+    settings.reconnect_base = Some(RECONNECT_BASE);
+    settings.stable_period = Some(STABLE_PERIOD);
+    settings
 }

@@ -2,49 +2,24 @@
 
 use std::time::Duration;
 
-use open_event_core::duration_text::format_duration;
+use open_event_core::duration_text::{
+    DURATION_FORM, DurationTextError, format_duration, parse_duration,
+};
 
-/// Parses a duration: a non-negative number followed by a unit (`ms`, `s`, `m`, `h`); `0` alone
-/// is accepted too. Used as a clap value parser, so the error is the whole message.
+/// Parses a duration with the core's parser (the form `OPEN_EVENT_*` variables and config
+/// files take too): a non-negative number followed by a unit (`ms`, `s`, `m`, `h`); `0` alone is
+/// accepted too. Used as a clap value parser, so the error is the whole message.
 pub(crate) fn parse(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    let bad = || {
-        format!(
-            "invalid duration `{text}`: expected a number with a unit, e.g. 500ms, 10s, 2m or 1h"
-        )
-    };
-    if text == "0" {
-        return Ok(Duration::ZERO);
-    }
-    if text.starts_with('-') {
-        return Err(format!(
-            "`{text}` is negative: a duration counts from 0 up, e.g. 500ms, 10s, 2m or 1h"
-        ));
-    }
-    let split = text
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .ok_or_else(bad)?;
-    let (number, unit) = text.split_at(split);
-    if number.is_empty() {
-        return Err(bad());
-    }
-    let unit_ms: u64 = match unit.trim() {
-        "ms" => 1,
-        "s" | "sec" | "secs" => 1_000,
-        "m" | "min" | "mins" => 60_000,
-        "h" | "hr" | "hrs" => 3_600_000,
-        _ => return Err(bad()),
-    };
-    if let Ok(whole) = number.parse::<u64>() {
-        return whole
-            .checked_mul(unit_ms)
-            .map(Duration::from_millis)
-            .ok_or_else(|| format!("duration `{text}` is too long"));
-    }
-    let value: f64 = number.parse().map_err(|_| bad())?;
-    // Millisecond precision is plenty for every setting of this tool.
-    Duration::try_from_secs_f64(value * unit_ms as f64 / 1_000.0)
-        .map_err(|_| format!("duration `{text}` is out of range"))
+    parse_duration(text).map_err(|err| {
+        let text = text.trim();
+        match err {
+            DurationTextError::Negative => format!(
+                "`{text}` is negative: a duration counts from 0 up, e.g. 500ms, 10s, 2m or 1h"
+            ),
+            DurationTextError::TooLong => format!("duration `{text}` is too long"),
+            _ => format!("invalid duration `{text}`: expected {DURATION_FORM}"),
+        }
+    })
 }
 
 /// A value parser for a duration within `min ..= max` (both printed in the form the flag takes).

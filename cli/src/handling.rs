@@ -18,7 +18,7 @@ use crate::failure::Failure;
 use crate::filter::EventFilter;
 use crate::listen::Status;
 use crate::record::{EventRecord, readable};
-use crate::sink::{Output, Sink, SinkError};
+use crate::sink::{Output, Sink, SinkError, Written};
 use crate::stopper::Stopper;
 use crate::style::{Palette, Stream, plural};
 
@@ -86,6 +86,18 @@ pub(crate) struct EventHandling {
     stdout_closed: AtomicBool,
     /// An error that must end the run with a non-zero exit code.
     fatal: Mutex<Option<Failure>>,
+}
+
+/// An event as [`EventHandling::take`] left it for [`EventHandling::complete`].
+pub(crate) enum Taken {
+    /// Over `--max-events`: answered 500 with this text.
+    Refused(String),
+    /// Its output is queued; it is the `n`th event taken; `line` is its JSON line.
+    Queued {
+        n: u64,
+        line: String,
+        written: Written,
+    },
 }
 
 /// Checks the `--events` patterns: one that looks like a typo is a warning on `status`, or
@@ -200,31 +212,56 @@ impl EventHandling {
         }
     }
 
-    /// Handles one event: `Ok` answers 200, `Err(text)` 500 with `text`.
+    /// Handles one event: `Ok` answers 200, `Err(text)` 500 with `text`. [`take`](Self::take)
+    /// then [`complete`](Self::complete).
     pub(crate) async fn handle_event(&self, event: Event) -> Result<(), String> {
+        let taken = self.take(&event);
+        self.complete(event, taken).await
+    }
+
+    /// The synchronous part of handling an event: counts it and queues its output. Called
+    /// where the runtime calls the handler (on the client's loop, in delivery order, on tokio,
+    /// async-std and smol), it keeps the output in arrival order whatever the number of
+    /// events in flight.
+    pub(crate) fn take(&self, event: &Event) -> Taken {
         let n = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.max_events
             && n > max
         {
-            return Err(format!(
+            return Taken::Refused(format!(
                 "openevent is stopping (--max-events {max} reached); deliver it again later"
             ));
         }
-        let line = EventRecord::new(&event).to_line();
-        let mut output = Output {
-            stdout: if self.quiet {
-                Vec::new()
-            } else if self.json {
-                line.clone().into_bytes()
+        let line = EventRecord::new(event).to_line();
+        let pretty;
+        let stdout: &[u8] = if self.quiet {
+            b""
+        } else if self.json {
+            line.as_bytes()
+        } else {
+            pretty = readable(event, self.stdout_palette, "  ");
+            pretty.as_bytes()
+        };
+        let written = self.sink.submit(Output {
+            stdout,
+            file: if self.record_file {
+                line.as_bytes()
             } else {
-                readable(&event, self.stdout_palette, "  ").into_bytes()
+                b""
             },
             ..Output::default()
+        });
+        Taken::Queued { n, line, written }
+    }
+
+    /// The rest of handling an event [`take`](Self::take) queued: waits for its write (an
+    /// event is acked only once it was written), runs `--exec`; the verdict is the ack.
+    pub(crate) async fn complete(&self, event: Event, taken: Taken) -> Result<(), String> {
+        let (n, line, written) = match taken {
+            Taken::Refused(text) => return Err(text),
+            Taken::Queued { n, line, written } => (n, line, written),
         };
-        if self.record_file {
-            output.file = line.clone().into_bytes();
-        }
-        if let Err(err) = self.sink.write(output).await {
+        if let Err(err) = self.sink.done(written).await {
             return Err(self.output_failed(err));
         }
         let verdict = match &self.exec {
@@ -273,13 +310,15 @@ impl EventHandling {
             human(result.elapsed),
             outcome,
         );
+        let mut stderr = Vec::new();
         let mut output = Output::default();
         if self.json {
-            output.stderr = result.stdout;
+            stderr.extend_from_slice(&result.stdout);
         } else {
-            output.stdout = result.stdout;
+            output.stdout = &result.stdout;
         }
-        output.stderr.extend_from_slice(note.as_bytes());
+        stderr.extend_from_slice(note.as_bytes());
+        output.stderr = &stderr;
         if let Err(err) = self.sink.write(output).await {
             // The event itself was handled; only the copy of the command's output was lost.
             let _ = self.output_failed(err);

@@ -5,12 +5,13 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use open_event_core::Event;
-use open_event_core::config::{Config, DEFAULT_ENDPOINT};
+use open_event_core::config::{Config, DEFAULT_ENDPOINT, Settings};
 use open_event_core::connection::{DisconnectCause, Notice};
 use open_event_core::stats::Stats;
 
-use crate::args::{ConnectionArgs, ListenArgs};
-use crate::credentials::{self, Prompt};
+use crate::args::{ListenArgs, RuntimeKind};
+use crate::client_settings;
+use crate::credentials::Prompt;
 use crate::environment;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
@@ -24,9 +25,9 @@ use crate::style::{Palette, Stream, plural};
 pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let filter = handling::check_filter(&args.handling, &status)?;
-    let mut connection = args.connection.clone();
-    environment::apply(&mut connection)?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let mut settings = client_settings::resolve(&args.connection)?;
+    let credentials =
+        client_settings::take_credentials(&mut settings, &args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     let handling = EventHandling::new(
         &args.handling,
@@ -39,13 +40,16 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
-    if args.connection.insecure {
+    for warning in environment::misspelled_warnings() {
+        status.warn(&warning);
+    }
+    if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; anyone on the network path can read \
              and forge events. Use it only against a local test server; prefer --ca-file.",
         );
     }
-    let endpoint = endpoint_text(&connection);
+    let endpoint = endpoint_text(&settings);
     let connecting = format!(
         "connecting to {endpoint} as {} ({} runtime){}",
         credentials.app_id(),
@@ -56,9 +60,10 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
             String::new()
         }
     );
-    if !handling.has_exec() && connection.max_in_flight.is_none() {
-        // Printing is all there is to do: one at a time keeps the output in arrival order.
-        connection.max_in_flight = Some(1);
+    if !handling.has_exec() && settings.max_in_flight.is_none() && !calls_in_order(args.runtime) {
+        // The blocking runtime calls handlers on its worker threads: one at a time keeps the
+        // output in arrival order there.
+        settings.max_in_flight = Some(1);
     }
     let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
     let server = match args.metrics.serve.metrics {
@@ -77,7 +82,7 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     });
     let spec = ClientSpec {
         credentials,
-        connection,
+        settings,
         filter: listener.handling.filter.clone(),
     };
     let app: Arc<dyn App> = Arc::clone(&listener) as Arc<dyn App>;
@@ -94,23 +99,31 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     }
 }
 
-/// The endpoint as it will be dialled, for status lines.
-fn endpoint_text(c: &ConnectionArgs) -> String {
-    let mut builder = Config::builder("status", "status");
-    if let Some(url) = &c.endpoint {
-        builder = builder.endpoint(url.clone());
-    } else if let Some(url) = &c.base_url {
-        builder = builder.base_url(url.clone());
+/// Whether `kind` calls the handler (not its future) on the client's loop in delivery order,
+/// which is what lets [`EventHandling::take`] queue the output in arrival order with several
+/// events in flight.
+fn calls_in_order(kind: RuntimeKind) -> bool {
+    match kind {
+        RuntimeKind::Tokio | RuntimeKind::AsyncStd | RuntimeKind::Smol => true,
+        RuntimeKind::Blocking => false,
     }
-    builder.build().map_or_else(
-        |_| {
-            c.endpoint
-                .clone()
-                .or_else(|| c.base_url.clone())
-                .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
-        },
-        |config| config.endpoint().to_string(),
-    )
+}
+
+/// The endpoint as it will be dialled, for status lines.
+fn endpoint_text(settings: &Settings) -> String {
+    settings
+        .apply_to(Config::builder("status", "status"))
+        .build()
+        .map_or_else(
+            |_| {
+                settings
+                    .endpoint
+                    .clone()
+                    .or_else(|| settings.base_url.clone())
+                    .unwrap_or_else(|| DEFAULT_ENDPOINT.to_owned())
+            },
+            |config| config.endpoint().to_string(),
+        )
 }
 
 /// Status lines on stderr (`openevent: ...`).
@@ -225,6 +238,8 @@ impl Listener {
             | Notice::DedupFull { .. } => {
                 status.warn(&flag_hints::as_flags(&notice.to_string()));
             }
+            // Each event's answer (`ack 500: ...`) is printed with the event already.
+            Notice::HandlerFailed { .. } => {}
             _ => status.info(&notice.to_string()),
         }
     }
@@ -232,7 +247,9 @@ impl Listener {
 
 impl App for Listener {
     fn handle(self: Arc<Self>, event: Event) -> HandlerFuture {
-        Box::pin(async move { self.handling.handle_event(event).await })
+        // The synchronous part here, where the runtime calls the handler (in delivery order).
+        let taken = self.handling.take(&event);
+        Box::pin(async move { self.handling.complete(event, taken).await })
     }
 
     fn notice(&self, notice: &Notice) {

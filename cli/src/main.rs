@@ -7,6 +7,7 @@
 
 mod address;
 mod args;
+mod client_settings;
 mod count;
 mod credentials;
 mod decode;

@@ -13,13 +13,14 @@ use open_event_relay::{
 use open_event_tokio::{BuildError, Client};
 
 use crate::args::{ConnectionArgs, CredentialArgs};
-use crate::credentials::{self, Prompt};
+use crate::client_settings;
+use crate::credentials::Prompt;
 use crate::duration;
+use crate::environment;
 use crate::failure::Failure;
 use crate::listen::Status;
 use crate::metrics_server::{ClientMetricsArgs, MetricsServer};
 use crate::probes::{ClientProbes, RelayProbes};
-use crate::runtime::configure;
 use crate::stopper::{Stopper, install_signals};
 use crate::style::{Palette, Stream};
 
@@ -156,13 +157,18 @@ fn relay(
     let status = Status::new(Palette::detect(Stream::Stderr, no_color));
     let to = address(args.to.as_deref().unwrap_or_default())?;
     let lease_address = args.lease.as_deref().map(address).transpose()?;
-    let credentials = credentials::resolve(&args.credentials, Prompt::IfTerminal)?;
+    let mut settings = client_settings::resolve(&args.connection)?;
+    let credentials =
+        client_settings::take_credentials(&mut settings, &args.credentials, Prompt::IfTerminal)?;
     let stopper = Stopper::new();
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
     }
-    if args.connection.insecure {
+    for warning in environment::misspelled_warnings() {
+        status.warn(&warning);
+    }
+    if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(
             "--insecure: TLS certificates are NOT verified; use it only against a local test \
              server; prefer --ca-file.",
@@ -207,16 +213,13 @@ fn relay(
             )),
         };
         let lease_text = lease.as_ref().map(|l| l.describe());
-        let connection = args.connection.clone();
         let probes = ClientProbes::new(args.metrics.health_grace, Arc::clone(&stopper));
         let notices = Arc::clone(&probes);
         let mut builder = Relay::builder(sink, move || {
             let notices = Arc::clone(&notices);
-            configure!(
-                Client::builder(credentials.app_id(), credentials.app_secret().clone()),
-                &connection
-            )
-            .on_notice(move |notice| notices.observe(notice))
+            Client::builder(credentials.app_id(), credentials.app_secret().clone())
+                .settings(&settings)
+                .on_notice(move |notice| notices.observe(notice))
         })
         .store_timeout(args.store_timeout)
         .events(args.events.clone());

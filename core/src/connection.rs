@@ -84,8 +84,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub use action::{
-    Action, ConnectRequest, Delivery, DeliveryToken, DisconnectCause, Message, Notice, Outcome,
-    SendId, StopReason, Transmit,
+    Action, ConnectRequest, Delivery, DeliveryToken, DisconnectCause, Failure, Message, Notice,
+    Outcome, SendId, StopReason, Transmit,
 };
 pub use input::{CloseInfo, Input, OpenError};
 pub use lifecycle::State;
@@ -127,6 +127,8 @@ pub struct Connection {
     drain_deadline: Option<Instant>,
     /// The server's close frame, while its TCP connection has not ended yet.
     peer_close: Option<CloseInfo>,
+    /// We failed the current transport ([`Action::Fail`]) and wait for it to end.
+    failed: Option<Failure>,
     dedup: Dedup,
     stats: Stats,
     stop: Option<StopReason>,
@@ -165,6 +167,7 @@ impl Connection {
                 config.dedup_window(),
                 config.dedup_capacity(),
                 config.dedup_retry_errors(),
+                2 * config.write_timeout(),
             ),
             config,
             state: State::Connecting,
@@ -178,6 +181,7 @@ impl Connection {
             reading_paused: false,
             drain_deadline: None,
             peer_close: None,
+            failed: None,
             stats: Stats::default(),
             stop: None,
         };
@@ -198,12 +202,17 @@ impl Connection {
                 }
             }
             Input::Binary(_) => {
-                if self.mark_alive(now) {
+                if self.mark_alive(now) && self.failed.is_none() {
                     self.reject(FrameError::Binary);
                 }
             }
-            Input::Ping(payload) => {
+            Input::InvalidText => {
                 if self.mark_alive(now) {
+                    self.fail(now, Failure::INVALID_UTF8);
+                }
+            }
+            Input::Ping(payload) => {
+                if self.mark_alive(now) && self.failed.is_none() {
                     self.stats.pings += 1;
                     self.send(now, Message::Pong(payload.to_vec()));
                 }
@@ -238,8 +247,14 @@ impl Connection {
     ) -> Result<(), UsageError> {
         let now = self.advance(now);
         let flight = self.deliveries.finish(token, self.transport)?;
-        if outcome == Outcome::Unhandled {
-            self.stats.unhandled += 1;
+        match &outcome {
+            Outcome::Unhandled => self.stats.unhandled += 1,
+            Outcome::Error(message) => self.notify(Notice::HandlerFailed {
+                event_code: flight.event_code.clone(),
+                nonce: flight.nonce.clone(),
+                message: message.clone(),
+            }),
+            Outcome::Ok => {}
         }
         if self.state != State::Stopped {
             self.answer(now, &flight, &outcome.ack());
@@ -360,6 +375,7 @@ impl Connection {
         self.state = State::Connecting;
         self.goaway = None;
         self.peer_close = None;
+        self.failed = None;
         self.deliveries.new_transport();
         if self.transport > 1 {
             self.stats.reconnects += 1;
@@ -413,10 +429,25 @@ impl Connection {
         }
     }
 
+    /// The server broke the WebSocket protocol: send the close frame that says why, take
+    /// nothing more from this transport, and reconnect once it ends (or after
+    /// [`CLOSE_TIMEOUT`]).
+    fn fail(&mut self, now: Instant, failure: Failure) {
+        if !matches!(self.state, State::Open | State::Draining) || self.failed.is_some() {
+            return;
+        }
+        self.failed = Some(failure.clone());
+        self.timers.set(Timer::CloseWait, now + CLOSE_TIMEOUT);
+        self.push(Action::Fail(failure));
+    }
+
     fn on_closed(&mut self, now: Instant, info: &CloseInfo) {
         match self.state {
             State::Open | State::Draining => {
-                let cause = lifecycle::closed_cause(self.goaway.as_ref(), info);
+                let cause = match self.failed.take() {
+                    Some(failure) => DisconnectCause::Failed(failure),
+                    None => lifecycle::closed_cause(self.goaway.as_ref(), info),
+                };
                 self.lost(now, cause);
             }
             State::Closing => {
@@ -442,6 +473,8 @@ impl Connection {
             self.timers.stop(timer);
         }
         self.stats.acks_unsent += self.sends.clear();
+        // Acks sent shortly before may have died with the transport: their nonces stay at risk.
+        self.dedup.transport_closed(now);
         self.drop_backlog();
         // The dropped backlog and the dropped writes may have been what paused reading: the
         // next transport is read from the start.
@@ -533,6 +566,10 @@ impl Connection {
                     self.push(Action::Disconnect);
                     self.finish(StopReason::Requested);
                 }
+                State::Open | State::Draining if self.failed.is_some() => {
+                    let failure = self.failed.take().unwrap_or(Failure::INVALID_UTF8);
+                    self.kill(now, DisconnectCause::Failed(failure));
+                }
                 State::Open | State::Draining => match self.peer_close.take() {
                     // The server's close frame came, its TCP close did not: drop it ourselves,
                     // and report the close with the server's code.
@@ -569,6 +606,10 @@ impl Connection {
     }
 
     fn on_text(&mut self, now: Instant, text: &str) {
+        if self.failed.is_some() {
+            // A failed connection's data is not processed (RFC 6455 §7.1.7).
+            return;
+        }
         match codec::decode(text) {
             Err(err) => self.reject(err),
             Ok(Frame::GoAway(goaway)) => self.on_goaway(now, goaway),
@@ -637,7 +678,7 @@ impl Connection {
     }
 
     fn reject(&mut self, err: FrameError) {
-        self.stats.rejected[err.kind().index()] += 1;
+        self.stats.rejected.add(err.kind());
         self.notify(Notice::Rejected(err));
     }
 
@@ -657,6 +698,10 @@ impl Connection {
     /// waited for it; an outcome whose transport is gone is reported as late.
     fn answer(&mut self, now: Instant, flight: &InFlight, ack: &AckCode) {
         let waiting = self.dedup.complete(&flight.nonce, ack);
+        if !self.config.ack_mode() {
+            // Nothing to send: the outcome is the nonce's last word, as an ack would be.
+            self.dedup.acked(now, &flight.nonce);
+        }
         if self.can_ack(flight.transport) {
             self.ack(now, &flight.nonce, ack);
         } else if self.config.ack_mode() {
@@ -731,7 +776,10 @@ impl Connection {
     // ----- sending -------------------------------------------------------------------------
 
     fn can_ack(&self, transport: u64) -> bool {
-        self.config.ack_mode() && transport == self.transport && self.state.sends_acks()
+        self.config.ack_mode()
+            && transport == self.transport
+            && self.state.sends_acks()
+            && self.failed.is_none()
     }
 
     fn ack(&mut self, now: Instant, nonce: &str, ack: &AckCode) {
@@ -750,6 +798,7 @@ impl Connection {
             },
             carries,
         );
+        self.dedup.acked(now, nonce);
     }
 
     fn send(&mut self, now: Instant, message: Message) {

@@ -223,6 +223,22 @@ impl<H> Dispatcher<H> {
         self.fallback.is_some()
     }
 
+    /// Whether no route and no fallback are registered: every event would be
+    /// [`Route::Unhandled`]. The runtimes refuse to build a client with such a dispatcher
+    /// unless asked to ignore every event on purpose.
+    ///
+    /// ```
+    /// use open_event_core::dispatcher::Dispatcher;
+    ///
+    /// let mut d: Dispatcher<&str> = Dispatcher::new();
+    /// assert!(d.is_empty());
+    /// d.on("kso.app_chat.*", "chat");
+    /// assert!(!d.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty() && self.patterns.is_empty() && self.fallback.is_none()
+    }
+
     /// Finds the handler for an event code: its exact route, then the first matching pattern,
     /// then the fallback.
     pub fn route(&self, event_code: &str) -> Route<'_, H> {

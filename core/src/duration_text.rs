@@ -1,6 +1,6 @@
-//! Durations as people write them: `1ms`, `1.5s`, `10m`, `100h`, the form that command lines
-//! and config files accept, used in every range and error message instead of `Debug`'s
-//! `0ns ..= 600s` or `359996400s`.
+//! Durations as people write them: `1ms`, `1.5s`, `10m`, `100h`, the form that command lines,
+//! `OPEN_EVENT_*` variables and config files accept ([`parse_duration`]), used in every range
+//! and error message instead of `Debug`'s `0ns ..= 600s` or `359996400s` ([`format_duration`]).
 
 use std::time::Duration;
 
@@ -42,6 +42,78 @@ pub fn format_duration(d: Duration) -> String {
     }
     // Below millisecond precision: Debug's form (`1.5ms`, `250µs`, `10ns`) is the clearest.
     format!("{d:?}")
+}
+
+/// The form [`parse_duration`] accepts, for messages: `a number with a unit, e.g. 500ms, 10s, 2m
+/// or 1h`.
+pub const DURATION_FORM: &str = "a number with a unit, e.g. 500ms, 10s, 2m or 1h";
+
+/// Why a text is not a duration (see [`parse_duration`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum DurationTextError {
+    /// Not a number followed by a known unit.
+    #[error("is not a duration")]
+    Malformed,
+    /// A minus sign: durations count from 0 up.
+    #[error("is negative: a duration counts from 0 up")]
+    Negative,
+    /// Longer than a `Duration` holds.
+    #[error("is too long")]
+    TooLong,
+}
+
+/// Parses a duration as command lines, `OPEN_EVENT_*` variables and config files write it: a
+/// non-negative number (decimals allowed) followed by a unit, `ms`, `s` (`sec`, `secs`), `m`
+/// (`min`, `mins`) or `h` (`hr`, `hrs`), with optional spaces around and between; `0` alone is
+/// accepted too. Precision is one millisecond for fractions.
+///
+/// ```
+/// use std::time::Duration;
+/// use open_event_core::duration_text::{DurationTextError, parse_duration};
+///
+/// assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+/// assert_eq!(parse_duration("1.5s"), Ok(Duration::from_millis(1500)));
+/// assert_eq!(parse_duration(" 2 m "), Ok(Duration::from_secs(120)));
+/// assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+/// assert_eq!(parse_duration("10"), Err(DurationTextError::Malformed));
+/// assert_eq!(parse_duration("-5s"), Err(DurationTextError::Negative));
+/// ```
+///
+/// # Errors
+/// [`DurationTextError`]: malformed, negative, or too long.
+pub fn parse_duration(text: &str) -> Result<Duration, DurationTextError> {
+    let text = text.trim();
+    if text == "0" {
+        return Ok(Duration::ZERO);
+    }
+    if text.starts_with('-') {
+        return Err(DurationTextError::Negative);
+    }
+    let split = text
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .ok_or(DurationTextError::Malformed)?;
+    let (number, unit) = text.split_at(split);
+    if number.is_empty() {
+        return Err(DurationTextError::Malformed);
+    }
+    let unit_ms: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" | "sec" | "secs" => 1_000,
+        "m" | "min" | "mins" => 60_000,
+        "h" | "hr" | "hrs" => 3_600_000,
+        _ => return Err(DurationTextError::Malformed),
+    };
+    if let Ok(whole) = number.parse::<u64>() {
+        return whole
+            .checked_mul(unit_ms)
+            .map(Duration::from_millis)
+            .ok_or(DurationTextError::TooLong);
+    }
+    let value: f64 = number.parse().map_err(|_| DurationTextError::Malformed)?;
+    // Millisecond precision is plenty for every setting.
+    let millis = (value * unit_ms as f64).round();
+    Duration::try_from_secs_f64(millis / 1_000.0).map_err(|_| DurationTextError::TooLong)
 }
 
 /// Rewrites every duration written in `Debug`'s form (`600s`, `0ns`, `1.5ms`) inside `text` with
@@ -137,6 +209,35 @@ mod tests {
         for word in ["", "s", "10", "x10s", "1d", "-1s", ".5s"] {
             assert_eq!(parse_debug(word), None, "{word}");
         }
+    }
+
+    #[test]
+    fn parses_what_people_write() {
+        let ms = Duration::from_millis;
+        for (text, d) in [
+            ("1ms", ms(1)),
+            ("10 s", ms(10_000)),
+            ("3secs", ms(3_000)),
+            ("2min", ms(120_000)),
+            ("1.5h", ms(5_400_000)),
+            ("0.001s", ms(1)),
+            ("0s", Duration::ZERO),
+        ] {
+            assert_eq!(parse_duration(text), Ok(d), "{text}");
+        }
+        for text in ["", "s", "10", "ten s", "1d", "1.2.3s", ".s"] {
+            assert_eq!(
+                parse_duration(text),
+                Err(DurationTextError::Malformed),
+                "{text}"
+            );
+        }
+        assert_eq!(
+            parse_duration("99999999999999999h"),
+            Err(DurationTextError::TooLong)
+        );
+        assert_eq!(parse_duration("1e300h"), Err(DurationTextError::Malformed));
+        assert_eq!(parse_duration("-0.5s"), Err(DurationTextError::Negative));
     }
 
     #[test]

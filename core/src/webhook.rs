@@ -256,6 +256,7 @@ impl Endpoint {
                 config.dedup_window(),
                 config.dedup_capacity(),
                 config.dedup_retry_errors(),
+                2 * config.write_timeout(),
             ),
             config,
             limits,
@@ -434,7 +435,7 @@ impl Endpoint {
         }
         let mut waiters: Vec<Waiter> = self
             .memory
-            .complete(&flight.id.nonce, code, msg.clone())
+            .complete(now, &flight.id.nonce, code, msg.clone())
             .into_iter()
             .map(Waiter)
             .collect();
@@ -524,7 +525,7 @@ impl Endpoint {
             Rejection::BodyTooLarge { .. } => stats.body_too_large += 1,
             Rejection::BodyTimeout(_) | Rejection::BodyIncomplete => stats.body_unread += 1,
             Rejection::NotUtf8 => stats.not_utf8 += 1,
-            Rejection::Frame(err) => stats.rejected[err.kind().index()] += 1,
+            Rejection::Frame(err) => stats.rejected.add(err.kind()),
             Rejection::Busy { .. } => stats.busy += 1,
             Rejection::ShuttingDown { .. } => stats.shutting_down += 1,
         }

@@ -79,6 +79,7 @@ pub struct EmulatorOptions {
     tls: Option<Arc<rustls::ServerConfig>>,
     clock_offset: i64,
     recv_buffer: Option<u32>,
+    max_segment: Option<u32>,
 }
 
 impl Default for EmulatorOptions {
@@ -97,6 +98,7 @@ impl EmulatorOptions {
             tls: None,
             clock_offset: 0,
             recv_buffer: None,
+            max_segment: None,
         }
     }
 
@@ -128,6 +130,16 @@ impl EmulatorOptions {
         self
     }
 
+    /// Sets the maximum segment size (`TCP_MAXSEG`, Unix only) the listener advertises, which
+    /// accepted sockets inherit. On loopback (MSS 64 KiB) a client's kernel sizes its send
+    /// buffer from the MSS, to megabytes; a small MSS keeps it to tens of kilobytes, so with
+    /// [`EmulatorOptions::recv_buffer`] a server that stops reading makes the client's writes
+    /// back up after kilobytes. Default: the system's.
+    pub fn max_segment(mut self, bytes: u32) -> Self {
+        self.max_segment = Some(bytes);
+        self
+    }
+
     /// The server settings.
     pub fn server_config(&self) -> &ServerConfig {
         &self.server
@@ -142,6 +154,7 @@ impl fmt::Debug for EmulatorOptions {
             .field("tls", &self.tls.is_some())
             .field("clock_offset", &self.clock_offset)
             .field("recv_buffer", &self.recv_buffer)
+            .field("max_segment", &self.max_segment)
             .finish()
     }
 }
@@ -178,7 +191,7 @@ impl Emulator {
     /// # Errors
     /// [`EmulatorError::Bind`] when the address cannot be bound.
     pub async fn start(options: EmulatorOptions) -> Result<EmulatorHandle, EmulatorError> {
-        let listener = bind(options.addr, options.recv_buffer)
+        let listener = bind(options.addr, options.recv_buffer, options.max_segment)
             .await
             .map_err(|source| EmulatorError::Bind {
                 addr: options.addr,
@@ -607,17 +620,29 @@ impl State {
     }
 }
 
-/// Binds the listener, with a receive buffer size when one is given.
-async fn bind(addr: SocketAddr, recv_buffer: Option<u32>) -> std::io::Result<TcpListener> {
-    let Some(bytes) = recv_buffer else {
+/// Binds the listener, with a receive buffer size and a maximum segment size when given.
+async fn bind(
+    addr: SocketAddr,
+    recv_buffer: Option<u32>,
+    max_segment: Option<u32>,
+) -> std::io::Result<TcpListener> {
+    if recv_buffer.is_none() && max_segment.is_none() {
         return TcpListener::bind(addr).await;
-    };
+    }
     let socket = if addr.is_ipv4() {
         tokio::net::TcpSocket::new_v4()?
     } else {
         tokio::net::TcpSocket::new_v6()?
     };
-    socket.set_recv_buffer_size(bytes)?;
+    if let Some(bytes) = recv_buffer {
+        socket.set_recv_buffer_size(bytes)?;
+    }
+    #[cfg(unix)]
+    if let Some(bytes) = max_segment {
+        socket2::SockRef::from(&socket).set_tcp_mss(bytes)?;
+    }
+    #[cfg(not(unix))]
+    let _ = max_segment;
     socket.bind(addr)?;
     socket.listen(1024)
 }

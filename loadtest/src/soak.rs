@@ -317,16 +317,10 @@ impl Tally {
 
 // ----- the client under test ---------------------------------------------------------------
 
-/// The dedup memory of the soak's client: the most nonces a run pushes (`--events` at most
-/// 2 000 000 within one dedup window), about 200 bytes each.
-const SOAK_DEDUP_CAPACITY: usize = 2_000_000;
-
 /// Builds a client of one runtime crate with the soak's settings: reconnect at once (a drop
-/// is routine here), and a dedup memory that holds every nonce of the run's window. With the
-/// default 10 000 nonces, a run of more distinct events than that within the dedup window
-/// fills the memory; when full it keeps what it holds (so a large in-order redelivery is still
-/// suppressed) and newer nonces go unremembered until entries expire, which the client reports
-/// as `Notice::DedupFull`. The soak sizes the memory as that notice tells an operator to.
+/// is routine here), everything else the defaults, the dedup memory's 10 000 nonces included
+/// (a run pushes far more distinct events than that within the dedup window; the memory
+/// forgets the nonces whose acks the server has had and keeps those a redelivery may bring).
 macro_rules! soak_client {
     ($krate:ident, $hello:expr, $handler:expr) => {
         $krate::Client::builder($hello.app_id.as_str(), $hello.app_secret.as_str())
@@ -335,7 +329,6 @@ macro_rules! soak_client {
             .reconnect_base(Duration::from_millis(1))
             .reconnect_max(Duration::from_millis(20))
             .stable_period(Duration::ZERO)
-            .dedup_capacity(SOAK_DEDUP_CAPACITY)
             .handler($handler)
             .build()
             .map_err(|e| e.to_string())
@@ -406,6 +399,27 @@ impl SoakClient {
                     tally.record(&event);
                     Ok::<(), std::convert::Infallible>(())
                 })?;
+                let handle = ClientHandle::Blocking(client.handle());
+                let thread = spawn(Box::new(move || client.run().map_err(|e| e.to_string())))?;
+                Ok(Self { handle, thread })
+            }
+            Runtime::BlockingInline => {
+                let client = open_event_blocking::Client::builder(
+                    hello.app_id.as_str(),
+                    hello.app_secret.as_str(),
+                )
+                .endpoint(hello.url.as_str())
+                .seed(1)
+                .reconnect_base(Duration::from_millis(1))
+                .reconnect_max(Duration::from_millis(20))
+                .stable_period(Duration::ZERO)
+                .inline_handlers(true)
+                .handler(move |event: Event| {
+                    tally.record(&event);
+                    Ok::<(), std::convert::Infallible>(())
+                })
+                .build()
+                .map_err(|e| e.to_string())?;
                 let handle = ClientHandle::Blocking(client.handle());
                 let thread = spawn(Box::new(move || client.run().map_err(|e| e.to_string())))?;
                 Ok(Self { handle, thread })

@@ -15,9 +15,11 @@
 //!
 //! Without `OPEN_EVENT_ENDPOINT` / `OPEN_EVENT_API_BASE` it talks to the platform.
 
+use async_signal::{Signal, Signals};
 use open_event_api::{ApiConfig, BlockingClient, ReplyExt};
 use open_event_async_std::model::AppChatMessageCreate;
 use open_event_async_std::{Client, Dispatcher, Event};
+use smol::stream::StreamExt;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let var = |name: &str| std::env::var(name).map_err(|_| format!("set {name}"));
@@ -44,6 +46,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
         builder = builder.endpoint(endpoint);
     }
-    smol::block_on(builder.build()?.run())?;
+    let client = builder.build()?;
+
+    // Ctrl+C: a graceful stop (in-flight replies finish and are acked, then the close).
+    let handle = client.handle();
+    let mut signals = Signals::new([Signal::Int])?;
+    smol::block_on(async {
+        let _on_ctrl_c = smol::spawn(async move {
+            if signals.next().await.is_some() {
+                handle.stop();
+            }
+        });
+        client.run().await
+    })?;
     Ok(())
 }

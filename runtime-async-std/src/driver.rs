@@ -19,6 +19,7 @@ use std::task::{Context, Poll, ready};
 use std::time::Instant;
 
 use async_io::Timer;
+use async_tungstenite::tungstenite::protocol::CloseFrame;
 use async_tungstenite::tungstenite::{self, Message as WsMessage};
 use futures_util::stream::{FusedStream, FuturesUnordered, Stream};
 use futures_util::{Sink, StreamExt};
@@ -26,8 +27,10 @@ use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose};
+use open_event_transport::drive::{self, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
+use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
@@ -35,6 +38,10 @@ use crate::{Dispatcher, Handler};
 /// How many loop turns one poll may take before it yields to the executor (so a flood of
 /// frames cannot starve other tasks on the same thread).
 const TURNS_PER_POLL: u32 = 64;
+
+/// The most messages read in one turn (those already buffered or on the socket): the handlers
+/// of a burst then run in the next turn together and their acks leave in one flush.
+const READ_BATCH: usize = 64;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -78,22 +85,20 @@ pub(crate) struct Driver {
     /// The stop request from the handles, and the snapshot published for them.
     status: Arc<StatusBoard>,
     /// Handlers running now; each yields its delivery's token and outcome.
-    handlers: FuturesUnordered<BoxFuture<(DeliveryToken, Outcome)>>,
+    handlers: FuturesUnordered<Running>,
     /// The one sleep, until `poll_timeout`.
     timer: Timer,
     /// The deadline `timer` is set to (`None`: not armed, or it fired).
     armed: Option<Instant>,
-    /// Entered while polling, so every log line names the client.
-    span: tracing::Span,
+    /// The client's span (entered while polling, so every log line names the client), the
+    /// current connection's and each handler's.
+    spans: Spans,
 }
 
 impl Driver {
     pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
-        let span = tracing::info_span!(
-            "open_event",
-            app_id = prepared.config.credentials().app_id()
-        );
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
             link: Link::Down,
@@ -107,7 +112,7 @@ impl Driver {
             handlers: FuturesUnordered::new(),
             timer: Timer::never(),
             armed: None,
-            span,
+            spans,
         }
     }
 
@@ -136,7 +141,7 @@ impl Driver {
 
     /// Drives everything until the core is stopped.
     fn poll(&mut self, cx: &mut Context<'_>) -> Poll<()> {
-        let span = self.span.clone();
+        let span = self.spans.client().clone();
         let _entered = span.enter();
         self.status.register(cx.waker());
         let mut turns = 0;
@@ -212,8 +217,20 @@ impl Driver {
         }
     }
 
-    /// Reads one message (unless paused).
+    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`].
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..READ_BATCH {
+            if !self.poll_read_one(cx) {
+                break;
+            }
+            progress = true;
+        }
+        progress
+    }
+
+    /// Reads one message (unless paused).
+    fn poll_read_one(&mut self, cx: &mut Context<'_>) -> bool {
         let Link::Up(up) = &mut self.link else {
             return false;
         };
@@ -226,6 +243,11 @@ impl Driver {
             None => false,
             Some(Some(Ok(message))) => {
                 self.on_read(message);
+                true
+            }
+            Some(Some(Err(err))) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
                 true
             }
             Some(Some(Err(err))) => {
@@ -333,6 +355,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -344,13 +368,17 @@ impl Driver {
             Action::Deliver(delivery) => {
                 drive::delivered(&delivery);
                 let token = delivery.token;
-                let outcome = self.dispatcher.handle(delivery.event);
-                self.handlers
-                    .push(Box::pin(async move { (token, outcome.await) }));
+                let span = self.spans.event(&delivery.event);
+                let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
+                self.handlers.push(Running {
+                    token,
+                    outcome: outcome.instrument(span),
+                });
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -360,9 +388,12 @@ impl Driver {
     fn connect(&mut self, request: ConnectRequest) {
         self.drop_link();
         self.attempt += 1;
-        tracing::debug!(attempt = self.attempt, "connect attempt");
+        let span = self.spans.connect(self.attempt);
+        span.in_scope(|| tracing::debug!(target: "open_event", "connect attempt"));
         let dialer = Arc::clone(&self.dialer);
-        self.link = Link::Connecting(Box::pin(async move { dialer.open(request).await }));
+        self.link = Link::Connecting(Box::pin(
+            async move { dialer.open(request).await }.instrument(span),
+        ));
     }
 
     /// Queues one message for `poll_write`.
@@ -378,18 +409,34 @@ impl Driver {
     }
 
     /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
-    fn close(&mut self) {
+    fn close(&mut self, frame: CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
-        up.queue.push_back(Outgoing::Close);
+        up.queue.push_back(Outgoing::Close(frame));
     }
 
     /// Drops the transport at once: abandons a connect attempt, or closes the socket.
     fn drop_link(&mut self) {
         self.link = Link::Down;
+    }
+}
+
+/// A running handler with its delivery's token (no second box around the handler's future).
+struct Running {
+    token: DeliveryToken,
+    /// The handler's future, polled in the event's span.
+    outcome: Instrumented<BoxFuture<Outcome>>,
+}
+
+impl Future for Running {
+    type Output = (DeliveryToken, Outcome);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
+        Poll::Ready((self.token, outcome))
     }
 }
 
@@ -409,7 +456,7 @@ enum Outgoing {
     /// flushes (sending our own would make two pongs, or replace the queued one).
     Pong(SendId),
     /// Our close frame.
-    Close,
+    Close(CloseFrame),
 }
 
 impl Up {
@@ -441,9 +488,8 @@ impl Up {
                     self.unflushed = Some(id);
                 }
                 Outgoing::Pong(id) => self.unflushed = Some(id),
-                Outgoing::Close => {
-                    Pin::new(&mut self.ws)
-                        .start_send(WsMessage::Close(Some(drive::close_frame())))?;
+                Outgoing::Close(frame) => {
+                    Pin::new(&mut self.ws).start_send(WsMessage::Close(Some(frame)))?;
                 }
             }
             self.dirty = true;

@@ -37,6 +37,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
         builder = builder.endpoint(endpoint);
     }
-    builder.build()?.run()?;
+    let client = builder.build()?;
+
+    // Ctrl+C: a graceful stop (in-flight replies finish and are acked, then the close).
+    let handle = client.handle();
+    ctrlc::set_handler(move || handle.stop())?;
+    client.run()?;
     Ok(())
 }

@@ -12,6 +12,8 @@ use std::thread;
 
 use open_event_core::connection::{Delivery, Outcome};
 
+use tracing::Span;
+
 use crate::Dispatcher;
 use crate::mailbox::{Mail, Mailbox};
 
@@ -19,11 +21,14 @@ use crate::mailbox::{Mail, Mailbox};
 /// free worker (they still count as in flight for the core).
 pub(crate) const MAX_WORKERS: usize = 64;
 
+/// A delivery and the span its handler runs in (entered on the worker thread).
+type Job = (Delivery, Span);
+
 /// A lazily grown pool of handler threads.
 #[derive(Debug)]
 pub(crate) struct Pool {
-    jobs: Sender<Delivery>,
-    queue: Arc<Mutex<Receiver<Delivery>>>,
+    jobs: Sender<Job>,
+    queue: Arc<Mutex<Receiver<Job>>>,
     dispatcher: Arc<Dispatcher>,
     outcomes: Mailbox,
     workers: usize,
@@ -46,8 +51,8 @@ impl Pool {
         }
     }
 
-    /// Hands a delivery to a worker, starting one if none is free.
-    pub(crate) fn submit(&mut self, delivery: Delivery) {
+    /// Hands a delivery to a worker, starting one if none is free; its handler runs in `span`.
+    pub(crate) fn submit(&mut self, delivery: Delivery, span: Span) {
         self.outstanding += 1;
         if self.outstanding > self.workers && self.workers < self.cap {
             match self.spawn() {
@@ -64,7 +69,7 @@ impl Pool {
             }
         }
         // The receiver lives in `self.queue`, so the send cannot fail.
-        let _ = self.jobs.send(delivery);
+        let _ = self.jobs.send((delivery, span));
     }
 
     /// Notes that an outcome came back.
@@ -84,15 +89,15 @@ impl Pool {
 }
 
 /// A worker: takes jobs until the pool is gone or the IO thread stopped listening.
-fn work(queue: &Mutex<Receiver<Delivery>>, dispatcher: &Dispatcher, outcomes: &Mailbox) {
+fn work(queue: &Mutex<Receiver<Job>>, dispatcher: &Dispatcher, outcomes: &Mailbox) {
     loop {
         // Only the waiting worker holds the lock; it is released before the handler runs.
         let job = queue.lock().unwrap_or_else(PoisonError::into_inner).recv();
-        let Ok(Delivery { token, event }) = job else {
+        let Ok((Delivery { token, event }, span)) = job else {
             return;
         };
         // `handle` catches a panicking handler and returns an error outcome.
-        let outcome = dispatcher.handle(event);
+        let outcome = span.in_scope(|| dispatcher.handle(event));
         if !outcomes.post(Mail::Outcome(token, outcome)) {
             return;
         }

@@ -40,6 +40,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
         builder = builder.endpoint(endpoint);
     }
-    builder.build()?.run().await?;
+    let client = builder.build()?;
+
+    // Ctrl+C: a graceful stop (in-flight replies finish and are acked, then the close).
+    let handle = client.handle();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            handle.stop();
+        }
+    });
+    client.run().await?;
     Ok(())
 }

@@ -3,32 +3,43 @@
 //! The loop owns the whole WebSocket: it reads it (when not paused) and writes to it through
 //! the `Sink` half (`poll_ready` / `start_send` / `poll_flush`), both from one future polled
 //! in its `select!`, so a write that waits for the socket never holds up reading, the timer or
-//! the handlers' outcomes. What may take long runs elsewhere and reports back through
-//! channels: the connect attempt is a task per transport, handlers are tasks per delivery
-//! (they run in parallel on a multi-thread runtime).
+//! the handlers' outcomes. Every message already buffered is read in the same turn (at most
+//! [`READ_BATCH`]), so the acks of a burst leave in one flush. What may take long runs elsewhere
+//! and reports back through channels: the connect attempt is a task per transport; a handler is
+//! polled once on the loop right after the turn that delivered it (`start_handlers`, as long as
+//! [`drive::Inline`] allows), and only one that is not finished by then becomes a task (they run
+//! in parallel on a multi-thread runtime), so a handler that is ready at once costs no
+//! cross-thread hand-off.
 //!
 //! The file follows the driver skeleton of `open_event_transport::drive` (the same names and
 //! order as the async-io and blocking drivers).
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::Instant;
 
 use async_tungstenite::tungstenite::Error as WsError;
 use async_tungstenite::tungstenite::Message as WsMessage;
-use futures_util::{SinkExt, StreamExt};
+use async_tungstenite::tungstenite::protocol::CloseFrame;
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use open_event_core::connection::{
     Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
     Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose};
+use open_event_core::handler::BoxFuture;
+use open_event_transport::drive::{self, Inline, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tracing::Instrument;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
+
+/// The most messages read in one turn (those already buffered or on the socket) before the
+/// loop looks at its other sources again.
+const READ_BATCH: usize = 64;
 
 /// The transport as the driver sees it.
 enum Link {
@@ -70,12 +81,18 @@ pub(crate) struct Driver {
     dialer: Arc<Dialer>,
     dispatcher: Arc<Dispatcher>,
     notifier: Notifier,
+    /// The client's, the current connection's and each handler's `tracing` span.
+    spans: Spans,
     /// The stop request from the handles, and the snapshot published for them.
     status: Arc<StatusBoard>,
     opened_tx: mpsc::UnboundedSender<Opened>,
     opened_rx: mpsc::UnboundedReceiver<Opened>,
     outcome_tx: mpsc::UnboundedSender<(DeliveryToken, Outcome)>,
     outcome_rx: mpsc::UnboundedReceiver<(DeliveryToken, Outcome)>,
+    /// Delivered handlers not started yet (`start_handlers` runs them after the turn).
+    fresh: VecDeque<(DeliveryToken, BoxFuture<Outcome>, tracing::Span)>,
+    /// Whether a handler may run inline on the loop.
+    inline: Inline,
 }
 
 /// What the open WebSocket produced.
@@ -93,6 +110,7 @@ impl Driver {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
         let (opened_tx, opened_rx) = mpsc::unbounded_channel();
         let (outcome_tx, outcome_rx) = mpsc::unbounded_channel();
+        let spans = Spans::new(&prepared.config);
         Self {
             conn: Connection::new(prepared.config, Instant::now(), prepared.seed),
             link: Link::Down,
@@ -102,11 +120,14 @@ impl Driver {
             dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
             dispatcher: Arc::new(prepared.dispatcher),
             notifier: prepared.notifier,
+            spans,
             status: prepared.status,
             opened_tx,
             opened_rx,
             outcome_tx,
             outcome_rx,
+            fresh: VecDeque::new(),
+            inline: Inline::default(),
         }
     }
 
@@ -122,6 +143,7 @@ impl Driver {
 
         loop {
             self.check_stop();
+            self.start_handlers();
             self.status.publish(self.conn.state(), self.conn.stats());
             if self.conn.is_stopped() {
                 break;
@@ -165,6 +187,7 @@ impl Driver {
                 }
                 io = std::future::poll_fn(|cx| poll_io(&mut self.link, reading, cx)), if up => {
                     self.on_io(io);
+                    self.read_ready();
                 }
                 () = &mut sleep, if armed.is_some() => self.on_timeout(),
             }
@@ -196,6 +219,10 @@ impl Driver {
                 self.on_ended(&info);
             }
             Io::Read(Some(Ok(message))) => self.on_read(message),
+            Io::Read(Some(Err(err))) if drive::is_invalid_text(&err) => {
+                self.conn.handle_input(Instant::now(), Input::InvalidText);
+                self.drain();
+            }
             Io::Read(Some(Err(err))) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
@@ -204,6 +231,57 @@ impl Driver {
                 let info = up.peer.ended();
                 self.on_ended(&info);
             }
+        }
+    }
+
+    /// After a message: reads the ones already there too (at most [`READ_BATCH`] in all),
+    /// without waiting, while reading is on and no close is under way. The next `select!` polls the stream again with the loop's waker.
+    fn read_ready(&mut self) {
+        for _ in 1..READ_BATCH {
+            let Link::Up(up) = &mut self.link else {
+                return;
+            };
+            // Closing, the close frame is written first (`poll_io` writes before it reads):
+            // reading on here could meet the stream's end and drop the link before it left.
+            if self.paused || up.closing {
+                return;
+            }
+            let Some(next) = up.ws.next().now_or_never() else {
+                return;
+            };
+            self.on_io(Io::Read(next));
+        }
+    }
+
+    /// Starts every delivered handler, in delivery order: polled once here (inline) while
+    /// [`Inline`] allows, its outcome completed at once if it is ready; a task otherwise.
+    fn start_handlers(&mut self) {
+        while let Some((token, mut outcome, span)) = self.fresh.pop_front() {
+            if self.inline.allowed() {
+                let started = Instant::now();
+                // A future that is not ready is polled again by its task, with the task's
+                // waker: the one given here is never needed.
+                let polled = span.in_scope(|| {
+                    outcome
+                        .as_mut()
+                        .poll(&mut Context::from_waker(Waker::noop()))
+                });
+                self.inline.ran(started.elapsed());
+                if let Poll::Ready(outcome) = polled {
+                    // May deliver more (the backlog): they join `fresh`.
+                    self.on_outcome(token, outcome);
+                    continue;
+                }
+            }
+            let outcomes = self.outcome_tx.clone();
+            tokio::spawn(
+                async move {
+                    // `handle` turns errors and panics into outcomes.
+                    let outcome = outcome.await;
+                    let _ = outcomes.send((token, outcome));
+                }
+                .instrument(span),
+            );
         }
     }
 
@@ -285,6 +363,8 @@ impl Driver {
     /// Performs every queued action, in order.
     fn drain(&mut self) {
         while let Some(action) = self.conn.poll_action() {
+            let span = self.spans.connection().clone();
+            let _entered = span.enter();
             self.perform(action);
         }
     }
@@ -295,18 +375,16 @@ impl Driver {
             Action::Send(transmit) => self.send(transmit),
             Action::Deliver(delivery) => {
                 drive::delivered(&delivery);
-                let outcome = self.dispatcher.handle(delivery.event);
-                let outcomes = self.outcome_tx.clone();
-                let token = delivery.token;
-                tokio::spawn(async move {
-                    // `handle` turns errors and panics into outcomes.
-                    let outcome = outcome.await;
-                    let _ = outcomes.send((token, outcome));
-                });
+                let span = self.spans.event(&delivery.event);
+                // The closure runs now, in delivery order and in its span; its future after
+                // the turn.
+                let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
+                self.fresh.push_back((delivery.token, outcome, span));
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
-            Action::Close => self.close(),
+            Action::Close => self.close(drive::close_frame()),
+            Action::Fail(failure) => self.close(drive::failure_frame(&failure)),
             Action::Disconnect => self.drop_link(),
             Action::Notify(notice) => self.notifier.notify(&notice),
         }
@@ -317,12 +395,16 @@ impl Driver {
         self.drop_link();
         self.attempt += 1;
         let attempt = self.attempt;
+        let span = self.spans.connect(attempt);
         let dialer = Arc::clone(&self.dialer);
         let reports = self.opened_tx.clone();
-        let task = tokio::spawn(async move {
-            let result = dialer.open(request).await.map(Box::new);
-            let _ = reports.send(Opened(attempt, result));
-        });
+        let task = tokio::spawn(
+            async move {
+                let result = dialer.open(request).await.map(Box::new);
+                let _ = reports.send(Opened(attempt, result));
+            }
+            .instrument(span),
+        );
         self.link = Link::Connecting { task };
     }
 
@@ -339,13 +421,13 @@ impl Driver {
     }
 
     /// Queues our close frame; the peer's reply (or the stream's end) ends the transport.
-    fn close(&mut self) {
+    fn close(&mut self, frame: CloseFrame) {
         let Link::Up(up) = &mut self.link else {
             drive::nothing_to_close(&mut self.conn, Instant::now());
             return;
         };
         up.closing = true;
-        up.queue.push_back(Outgoing::Close);
+        up.queue.push_back(Outgoing::Close(frame));
     }
 
     /// Drops the transport at once: aborts a connect attempt, or closes the socket.
@@ -372,7 +454,7 @@ enum Outgoing {
     /// own would make two, or replace it). `Sent` once flushed.
     Pong(SendId),
     /// Our close frame.
-    Close,
+    Close(CloseFrame),
 }
 
 impl Up {
@@ -402,9 +484,8 @@ impl Up {
                     self.unflushed = Some(id);
                 }
                 Some(Outgoing::Pong(id)) => self.unflushed = Some(id),
-                Some(Outgoing::Close) => {
-                    self.ws
-                        .start_send_unpin(WsMessage::Close(Some(drive::close_frame())))?;
+                Some(Outgoing::Close(frame)) => {
+                    self.ws.start_send_unpin(WsMessage::Close(Some(frame)))?;
                 }
                 None => break,
             }

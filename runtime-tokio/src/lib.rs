@@ -75,6 +75,68 @@
 //!   by reason, the last frame's time, the connection state). Install a recorder (e.g.
 //!   `metrics-exporter-prometheus`) before `run`. The series, their labels and their bounds
 //!   are listed in `open_event_transport::metrics`; every runtime reports the same ones.
+//!
+//! # Every type a client hands you
+//!
+//! Notices, stop reasons, counters and errors are made of these types, all re-exported here
+//! (no need to depend on `open-event-core` to name them):
+//!
+//! ```
+//! use open_event_tokio::{
+//!     BuildError, ClientHandle, CloseInfo, ConfigError, DisconnectCause, Event, FrameError,
+//!     GoAway, GoAwayReason, HandlerError, Notice, OpenError, Outcome, RejectKind, Rejections,
+//!     RunError, State, Stats, StopReason, TransportError,
+//! };
+//!
+//! fn describe(notice: &Notice) -> String {
+//!     match notice {
+//!         Notice::Disconnected(DisconnectCause::Closed(CloseInfo { code, .. })) => {
+//!             format!("closed with {code:?}")
+//!         }
+//!         Notice::Disconnected(DisconnectCause::ConnectFailed(OpenError::Status { status })) => {
+//!             format!("the upgrade got HTTP {status}")
+//!         }
+//!         Notice::GoAway(GoAway { reason: GoAwayReason::ServerShutdown, .. }) => "maintenance".into(),
+//!         Notice::Rejected(err) => {
+//!             let (err, kind): (&FrameError, RejectKind) = (err, err.kind());
+//!             format!("{err} ({kind})")
+//!         }
+//!         Notice::HandlerFailed { event_code, nonce, message } => {
+//!             format!("{event_code} {nonce}: {message}")
+//!         }
+//!         Notice::Stopped(StopReason::Requested) => "stopped".into(),
+//!         other => other.to_string(),
+//!     }
+//! }
+//! fn last_cause(err: &RunError) -> Option<&DisconnectCause> {
+//!     match err {
+//!         RunError::RetriesExhausted { last, .. } => Some(last),
+//!         RunError::ConnectionLost(cause) => Some(cause),
+//!         _ => None,
+//!     }
+//! }
+//! fn bad_setting(err: &BuildError) -> Option<&ConfigError> {
+//!     match err {
+//!         BuildError::Config(err) => Some(err),
+//!         _ => None,
+//!     }
+//! }
+//! fn tls_problem(err: &TransportError) -> String {
+//!     err.to_string()
+//! }
+//! fn status(handle: &ClientHandle) -> (State, Stats, Rejections) {
+//!     let stats = handle.stats();
+//!     (handle.state(), stats.clone(), stats.rejected)
+//! }
+//! fn outcome(_event: &Event, result: Result<(), HandlerError>) -> Outcome {
+//!     result.map_or_else(Outcome::error, |()| Outcome::Ok)
+//! }
+//!
+//! let stats = Stats::default();
+//! assert_eq!((stats.rejected(RejectKind::SignatureMismatch), stats.rejected.total()), (0, 0));
+//! println!("{stats}"); // one line: events, acks, connections
+//! # let _ = (describe, last_cause, bad_setting, tls_problem, status, outcome);
+//! ```
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -83,12 +145,16 @@ mod driver;
 
 use open_event_core::AppSecret;
 pub use open_event_core::Event;
+pub use open_event_core::codec::{FrameError, GoAway, GoAwayReason, RejectKind};
 pub use open_event_core::config::ConfigError;
-pub use open_event_core::connection::{Notice, Outcome, State, StopReason};
+pub use open_event_core::config::{Settings, SettingsError};
+pub use open_event_core::connection::{
+    CloseInfo, DisconnectCause, Notice, OpenError, Outcome, State, StopReason,
+};
 pub use open_event_core::handler::AsyncHandler as Handler;
 pub use open_event_core::handler::HandlerError;
 pub use open_event_core::model;
-pub use open_event_core::stats::Stats;
+pub use open_event_core::stats::{Rejections, Stats};
 pub use open_event_transport::{
     BuildError, ClientHandle, Roots, RunError, TlsOptions, TransportError,
 };
@@ -96,7 +162,43 @@ use open_event_transport::{ClientOptions, Prepared};
 
 use crate::driver::Driver;
 
-/// Routes events by event code to async handlers (typed registration included).
+/// Routes events by event code to [`Handler`]s: the core's
+/// [`Dispatcher`](open_event_core::dispatcher::Dispatcher) with this crate's handler type
+/// (every method is listed below, under the aliased type).
+///
+/// | method | routes |
+/// |---|---|
+/// | `Dispatcher::new()` | nothing yet (`build` refuses a client whose dispatcher has no route and no fallback, unless `ignore_all`) |
+/// | `on(code, Handler::new(f))` | one event code, or a `*` pattern (`kso.app_chat.*`); `f` is `|event: Event| async move { ... }` returning `Result<(), E>` |
+/// | `fallback(Handler::new(f))` | every event no route takes (without one they are acked 200 as unhandled) |
+/// | `on_app_chat_message_create(f)`, `on_app_chat_create`, `on_group_chat_delete`, `on_group_chat_member_user_create`, `on_group_chat_member_user_delete`, `on_group_chat_member_robot_create`, `on_group_chat_member_robot_delete` | the platform's seven typed events; `f` is `|event: Event, payload: T| async move { ... }` with `T` the payload from [`model`] (a payload that does not parse acks 500) |
+/// | `on_typed::<T, _>(f)` | any [`model::TypedEvent`] the same way |
+/// | `has_handler`, `handles`, `has_fallback`, `is_empty`, `event_codes`, `route`, `suspect_routes` | questions about the routes |
+///
+/// Each registration returns `&mut Self`, so they chain. An exact code wins over a pattern,
+/// the first matching pattern over later ones, and the fallback comes last.
+///
+/// ```
+/// use open_event_tokio::model::AppChatMessageCreate;
+/// use open_event_tokio::{Dispatcher, Event, Handler};
+///
+/// let mut dispatcher = Dispatcher::new();
+/// dispatcher
+///     .on_app_chat_message_create(|_event: Event, msg: AppChatMessageCreate| async move {
+///         println!("{} wrote {:?}", msg.sender.id, msg.message.content.text);
+///         Ok::<(), std::io::Error>(())
+///     })
+///     .on("kso.xz.app.group_chat.*", Handler::new(|event: Event| async move {
+///         println!("group event {}", event.event_code());
+///         Ok::<(), std::io::Error>(())
+///     }))
+///     .fallback(Handler::new(|event: Event| async move {
+///         Err::<(), _>(format!("{} is not handled yet", event.event_code()))
+///     }));
+/// assert!(dispatcher.has_handler("kso.app_chat.message.create"));
+/// assert!(dispatcher.has_handler("kso.xz.app.group_chat.delete"));
+/// assert!(dispatcher.handles("kso.user.status.update")); // through the fallback
+/// ```
 pub type Dispatcher = open_event_core::dispatcher::Dispatcher<Handler>;
 
 /// An event client: build it, take a [`ClientHandle`] if you want to stop it, then
@@ -144,6 +246,52 @@ impl ClientBuilder {
         options; dispatcher: Dispatcher, handler: async
     );
 
+    /// A builder with every setting from the `OPEN_EVENT_*` environment variables:
+    /// `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET`, `OPEN_EVENT_ENDPOINT` and one variable per
+    /// setting (`OPEN_EVENT_PONG_TIMEOUT=45s`, `OPEN_EVENT_MAX_IN_FLIGHT=16`, ...; the table is
+    /// in [`open_event_core::config::env`]). Unset variables keep the defaults; setters called
+    /// afterwards win over the variables.
+    ///
+    /// ```no_run
+    /// // OPEN_EVENT_APP_ID=... OPEN_EVENT_APP_SECRET=... OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws
+    /// let builder = open_event_tokio::ClientBuilder::from_env()?
+    ///     .handler(|event| async move {
+    ///         println!("{}", event.event_code());
+    ///         Ok::<(), std::io::Error>(())
+    ///     });
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_tokio::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] naming the variable: the app id or secret unset, or a value
+    /// that does not parse or is out of range (with the form expected).
+    pub fn from_env() -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_env()?,
+        })
+    }
+
+    /// A builder with every setting from the TOML config file at `path` (one key per setting,
+    /// named as the setters; the format is in [`open_event_core::config::file`]), then the
+    /// `OPEN_EVENT_*` variables over it; setters called afterwards win over both.
+    ///
+    /// ```no_run
+    /// let builder = open_event_tokio::ClientBuilder::from_config_file("/etc/my-app/open-event.toml")?;
+    /// # let _ = builder;
+    /// # Ok::<(), open_event_tokio::BuildError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read or is not TOML, a key that is no
+    /// setting (named, with the closest known key), a value of the wrong type or out of range
+    /// (with its key and line), a bad variable, or no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        Ok(Self {
+            options: ClientOptions::from_config_file(path)?,
+        })
+    }
+
     /// Validates every setting and builds the client: the TLS configuration (CA files, the
     /// system store when asked for) and the proxy URL are checked here, not at the first
     /// connect.
@@ -151,6 +299,8 @@ impl ClientBuilder {
     /// # Errors
     /// [`BuildError::Config`] for a bad protocol setting, [`BuildError::Transport`] for a bad
     /// TLS, endpoint or proxy setting.
+    /// [`BuildError::NoHandler`] when neither a handler nor a dispatcher route was set (call
+    /// [`ClientBuilder::ignore_all`] to ack every event unhandled on purpose).
     pub fn build(self) -> Result<Client, BuildError> {
         Ok(Client {
             prepared: self.options.prepare()?,
@@ -180,6 +330,14 @@ mod tests {
     fn build_checks_settings_up_front() {
         let err = builder().max_in_flight(0).build().unwrap_err();
         assert!(matches!(err, BuildError::Config(_)), "{err}");
+        // No handler: refused with the fix, unless every event is ignored on purpose.
+        let bare = || Client::builder("AK123456", "sk098765");
+        let err = bare().build().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        assert!(err.to_string().contains(".ignore_all()"), "{err}");
+        let err = bare().dispatcher(Dispatcher::new()).build().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        assert!(bare().ignore_all().build().is_ok());
         let err = builder()
             .ca_file("/nonexistent/ca.pem")
             .build()

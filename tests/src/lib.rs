@@ -2,10 +2,11 @@
 //! deterministic simulation harnesses [`sim`] (one client against a scripted peer) and [`pair`]
 //! (one client against the emulator's sans-IO server, in memory), and the cross-runtime harness
 //! [`runtimes`] (real clients of every runtime crate against the loopback emulator), with its
-//! test CA ([`pki`]) and HTTP CONNECT proxy ([`proxy`]). `tests/README.md` indexes the
-//! scenario files.
+//! test CA ([`pki`]), HTTP CONNECT proxy ([`proxy`]) and a hostile raw WebSocket server
+//! ([`hostile`]). `tests/README.md` indexes the scenario files.
 #![forbid(unsafe_code)]
 
+pub mod hostile;
 pub mod pair;
 pub mod pki;
 pub mod proxy;

@@ -524,6 +524,14 @@ impl Pair {
                     self.schedule(Msg::Up(t, Up::Closed(CloseInfo::clean(Some(1000), ""))));
                 }
             }
+            Action::Fail(failure) => {
+                self.client_trace
+                    .push((elapsed, format!("fail {}", failure.code)));
+                if let Some(t) = self.current {
+                    let closed = CloseInfo::clean(Some(failure.code), failure.reason);
+                    self.schedule(Msg::Up(t, Up::Closed(closed)));
+                }
+            }
             Action::Disconnect => {
                 self.client_trace.push((elapsed, "disconnect".to_owned()));
                 if let Some(t) = self.current {

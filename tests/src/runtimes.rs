@@ -201,6 +201,9 @@ pub enum Behaviour {
 /// What a [`Behaviour::Panic`] handler panics with.
 pub const PANIC_MESSAGE: &str = "the test handler panics on purpose";
 
+/// The `tracing` target of the test handler's "handler called" log line.
+pub const HANDLER_TARGET: &str = "open_event_tests::handler";
+
 /// The topic of the events [`Behaviour::event`] builds.
 pub const TOPIC: &str = "kso.test.behaviour";
 
@@ -266,6 +269,15 @@ macro_rules! configure {
         if let Some((in_flight, backlog)) = spec.flow {
             builder = builder.max_in_flight(in_flight).read_backlog(backlog);
         }
+        for (name, value) in &spec.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        for (name, value) in &spec.query {
+            builder = builder.query(name.clone(), value.clone());
+        }
+        if let Some(capacity) = spec.dedup_capacity {
+            builder = builder.dedup_capacity(capacity);
+        }
         builder
     }};
 }
@@ -327,6 +339,8 @@ pub struct ClientSpec {
     pub auto_reconnect: bool,
     /// `max_in_flight` and `read_backlog` (default: the core's defaults).
     pub flow: Option<(usize, usize)>,
+    /// `dedup_capacity` (default: the core's 10 000).
+    pub dedup_capacity: Option<usize>,
     /// A CA file to trust in addition to the WebPKI roots.
     pub ca_file: Option<PathBuf>,
     /// An HTTP CONNECT proxy URL (default: none, and the environment is not read).
@@ -335,6 +349,10 @@ pub struct ClientSpec {
     pub stop_before_run: bool,
     /// The jitter seed.
     pub seed: u64,
+    /// Extra handshake headers (default none).
+    pub headers: Vec<(String, String)>,
+    /// Extra query parameters of the endpoint (default none).
+    pub query: Vec<(String, String)>,
 }
 
 impl ClientSpec {
@@ -355,10 +373,13 @@ impl ClientSpec {
             max_retries: None,
             auto_reconnect: true,
             flow: None,
+            dedup_capacity: None,
             ca_file: None,
             proxy: None,
             stop_before_run: false,
             seed: fresh_seed(),
+            headers: Vec::new(),
+            query: Vec::new(),
         }
     }
 
@@ -405,8 +426,10 @@ struct Record {
 }
 
 impl Record {
-    /// Notes that the handler started on `event`, and says what it must do.
+    /// Notes that the handler started on `event` (and logs it at debug level, in the span
+    /// the runtime runs the handler in), and says what it must do.
     fn begin(&self, event: &Event) -> Behaviour {
+        tracing::debug!(target: HANDLER_TARGET, nonce = event.nonce.as_str(), "handler called");
         lock(&self.handled).push(event.nonce.clone());
         Behaviour::of(event)
     }

@@ -56,6 +56,7 @@ fn a_redelivery_of_10_001_events_suppresses_10_000() {
             capacity: 10_000,
             window: Duration::from_secs(600),
             unremembered: 1,
+            evicted: 0,
         }]
     );
     let text = dedup_full(&sim)[0].to_string();

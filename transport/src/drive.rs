@@ -24,14 +24,33 @@
 //! 5. `drain` performs every queued action in order with `perform`: `connect`, `send`,
 //!    `deliver`, `pause`/`resume`, `close`, `drop_link`, notify.
 //!
+//! Handlers run inline first where the runtime allows it (tokio, blocking): the loop calls a
+//! handler right where the core delivers its event, and only a handler that does not finish
+//! there (a future that returns `Pending`, or any handler while [`Inline`] is suspended) is
+//! handed to a worker. A cheap handler then costs no thread hand-off and its ack leaves with
+//! the batch it came in; [`Inline`] keeps a slow one harmless.
+//!
 //! What is protocol or policy is here, once: our close frame ([`close_frame`]), how a stream's
 //! end is classified ([`PeerClose`]), what `Action::Close` means with no link open
 //! ([`nothing_to_close`]), how a handler's outcome is completed and a misuse logged
-//! ([`complete`]), and what `run()` returns ([`run_result`]).
+//! ([`complete`]), what `run()` returns ([`run_result`]), and the `tracing` spans ([`Spans`]).
+//!
+//! # Spans
+//!
+//! Every driver holds a [`Spans`] and uses it the same way: `drain` performs each action inside
+//! [`Spans::connection`], `connect` starts the attempt's span with [`Spans::connect`] (the
+//! attempt itself runs in it: `Instrument` on the async runtimes, `in_scope` on the connect
+//! thread), and each delivery's handler runs in [`Spans::event`] (its closure called inside it,
+//! its future instrumented with it; entered on the worker thread for blocking handlers).
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
-use open_event_core::connection::{CloseInfo, Connection, Delivery, DeliveryToken, Input, Outcome};
+use open_event_core::Event;
+use open_event_core::config::Config;
+use open_event_core::connection::{
+    CloseInfo, Connection, Delivery, DeliveryToken, Failure, Input, Outcome,
+};
+use tracing::Span;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
 
@@ -39,12 +58,175 @@ use crate::error::close_info;
 use crate::run::RunError;
 use crate::status::StatusBoard;
 
+/// The `tracing` spans of one client's run, the same on every runtime (all at INFO level,
+/// under the target `open_event`):
+///
+/// - `open_event{app_id}`: the whole run (a child of the span current when the client
+///   starts);
+/// - `connection{attempt}`: one connection attempt's life, from its connect until the next
+///   attempt starts or the run ends (its handshake, events, acks, the disconnect and the
+///   reconnect delay that follows); `attempt` counts from 1 for the run's first connect;
+/// - `event{code, nonce}`: one handler run, a child of the connection that carried the event.
+///
+/// Every notice is logged inside the connection span it belongs to, so a handler failure's
+/// WARN names the event (its fields) and the attempt (its spans).
+///
+/// ```
+/// use open_event_core::Event;
+/// use open_event_core::config::Config;
+/// use open_event_transport::drive::Spans;
+///
+/// let config = Config::builder("AK123456", "sk098765").build()?;
+/// let mut spans = Spans::new(&config);
+/// let connection = spans.connect(1);
+/// connection.in_scope(|| tracing::info!("logged in the connection's span"));
+/// let event = Event::new("kso.app_chat", "create", 0, "0123456789abcdef", "{}");
+/// let handler = spans.event(&event);
+/// handler.in_scope(|| tracing::info!("logged in the event's span, inside the connection's"));
+/// # Ok::<(), open_event_core::config::ConfigError>(())
+/// ```
+#[derive(Debug, Clone)]
+pub struct Spans {
+    client: Span,
+    connection: Span,
+}
+
+impl Spans {
+    /// The client's span (`open_event{app_id}`); no connection span yet.
+    pub fn new(config: &Config) -> Self {
+        let client = tracing::info_span!(
+            target: "open_event",
+            "open_event",
+            app_id = config.credentials().app_id()
+        );
+        Self {
+            connection: client.clone(),
+            client,
+        }
+    }
+
+    /// The client's span, for what happens outside any connection.
+    pub fn client(&self) -> &Span {
+        &self.client
+    }
+
+    /// The current connection attempt's span (the client's before the first attempt).
+    pub fn connection(&self) -> &Span {
+        &self.connection
+    }
+
+    /// Starts the span of connection attempt `attempt` (the driver's attempt id, from 1), which
+    /// is current from now on; returns it for the attempt's own work.
+    pub fn connect(&mut self, attempt: u64) -> Span {
+        self.connection = tracing::info_span!(
+            target: "open_event",
+            parent: &self.client,
+            "connection",
+            attempt
+        );
+        self.connection.clone()
+    }
+
+    /// The span of one handler run on `event`, a child of the current connection's.
+    pub fn event(&self, event: &Event) -> Span {
+        tracing::info_span!(
+            target: "open_event",
+            parent: &self.connection,
+            "event",
+            code = event.event_code(),
+            nonce = event.nonce.as_str()
+        )
+    }
+}
+
+/// Whether the loop may run a handler inline, and for how long it may take.
+///
+/// A handler run inline holds up the loop (reads, pongs, acks, timers) while it runs. Each
+/// inline run is timed: one that took longer than [`Inline::BUDGET`] suspends inline runs for
+/// the next [`Inline::SUSPEND`] deliveries, which go straight to workers (in parallel, so a
+/// slow handler holds up nothing); then inline runs are tried again. A loop blocked once for a
+/// slow handler's first run is the price of finding out, which stays far below the protocol's
+/// timeouts (seconds) unless the handler blocks for that long.
+///
+/// ```
+/// use std::time::Duration;
+/// use open_event_transport::drive::Inline;
+///
+/// let mut inline = Inline::default();
+/// assert!(inline.allowed());
+/// inline.ran(Duration::from_micros(20));
+/// assert!(inline.allowed());
+/// inline.ran(Inline::BUDGET * 2);
+/// assert!(!inline.allowed(), "suspended after a slow run");
+/// for _ in 1..Inline::SUSPEND {
+///     assert!(!inline.allowed());
+/// }
+/// assert!(inline.allowed(), "tried again");
+/// ```
+#[derive(Debug, Default, Clone)]
+pub struct Inline {
+    /// Deliveries left before inline runs are tried again.
+    suspended: u32,
+}
+
+impl Inline {
+    /// The longest an inline run may take before inline runs are suspended.
+    pub const BUDGET: Duration = Duration::from_micros(500);
+    /// How many deliveries a slow inline run sends straight to workers.
+    pub const SUSPEND: u32 = 1000;
+
+    /// Whether the next delivery may run inline (counts the delivery while suspended).
+    pub fn allowed(&mut self) -> bool {
+        if self.suspended == 0 {
+            return true;
+        }
+        self.suspended -= 1;
+        false
+    }
+
+    /// An inline run took `took`.
+    pub fn ran(&mut self, took: Duration) {
+        if took > Self::BUDGET {
+            tracing::debug!(
+                target: "open_event",
+                took_us = took.as_micros() as u64,
+                "a handler ran long on the loop; the next {} run on workers",
+                Self::SUSPEND
+            );
+            self.suspended = Self::SUSPEND;
+        }
+    }
+}
+
 /// Our close frame, the same on every runtime: code 1000 (normal), no reason.
 pub fn close_frame() -> CloseFrame {
     CloseFrame {
         code: CloseCode::Normal,
         reason: "".into(),
     }
+}
+
+/// Our close frame when the core fails the connection ([`Action::Fail`]): its code and reason.
+///
+/// [`Action::Fail`]: open_event_core::connection::Action::Fail
+///
+/// ```
+/// use open_event_core::connection::Failure;
+/// use open_event_transport::drive::failure_frame;
+///
+/// assert_eq!(u16::from(failure_frame(&Failure::INVALID_UTF8).code), 1007);
+/// ```
+pub fn failure_frame(failure: &Failure) -> CloseFrame {
+    CloseFrame {
+        code: CloseCode::from(failure.code),
+        reason: failure.reason.into(),
+    }
+}
+
+/// Whether a read failed on a text message that is not UTF-8. The transport is still up: feed
+/// `Input::InvalidText` (the core fails the connection with 1007) instead of ending the link.
+pub fn is_invalid_text(err: &tungstenite::Error) -> bool {
+    matches!(err, tungstenite::Error::Utf8(_))
 }
 
 /// The peer's close frame, once one arrived, and how the stream's end is reported to the core.

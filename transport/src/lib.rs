@@ -12,6 +12,7 @@
 //! | [`open_error`], [`io_open_error`], [`close_info`], [`close_frame_info`] | errors mapped to the core's inputs |
 //! | [`log_notice`], [`Notifier`] | the core's notices logged with `tracing`, identically on every runtime, and passed to the application's callback |
 //! | [`ClientOptions`], [`Prepared`], [`BuildError`], [`delegate_client_setters!`] | every runtime's `ClientBuilder`: its settings, their setters and the checks of `build` |
+//! | [`env_settings`], [`file_settings`], [`ClientOptions::from_env`], [`ClientOptions::from_config_file`] | every setting from the `OPEN_EVENT_*` variables or a TOML config file |
 //! | [`StatusBoard`], [`ClientHandle`] | the stop request and the state and counters a running client shows its handles |
 //! | [`drive`] | the driver skeleton, and the protocol steps of the drive loop, once for every runtime (close frame, end-of-stream classification, outcome completion, `run()`'s result) |
 //! | [`RunError`] | what every runtime's `run()` returns when it gives up |
@@ -65,7 +66,7 @@ pub use error::{
     tls_error_text,
 };
 pub use notice::{Notifier, log_notice};
-pub use options::{BuildError, ClientOptions, Prepared};
+pub use options::{BuildError, ClientOptions, Prepared, env_settings, file_settings};
 pub use proxy::{Proxy, ProxyOptions, connect_request, parse_connect_response};
 pub use request::{USER_AGENT, client_request, websocket_config};
 pub use run::RunError;

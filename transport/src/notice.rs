@@ -70,10 +70,21 @@ impl fmt::Debug for Notifier {
 /// | level | notices |
 /// |---|---|
 /// | info | connected, reconnecting, goaway, duplicate, stopped as requested, expected disconnects (after a goaway, a clean close with code 1000) |
-/// | warn | other disconnects, rejected frames, slow deliveries, late outcomes, a full dedup memory |
+/// | warn | failed handlers (with the fields `event_code`, `nonce`, `error`), other disconnects, rejected frames, slow deliveries, late outcomes, a full dedup memory |
 /// | error | stopped because of an error |
 pub fn log_notice(notice: &Notice) {
     match notice {
+        Notice::HandlerFailed {
+            event_code,
+            nonce,
+            message,
+        } => tracing::warn!(
+            target: TARGET,
+            event_code = event_code.as_str(),
+            nonce = nonce.as_str(),
+            error = message.as_str(),
+            "{notice}"
+        ),
         Notice::Connected { .. }
         | Notice::Reconnecting { .. }
         | Notice::GoAway(_)
@@ -188,6 +199,14 @@ mod tests {
                 Level::WARN,
             ),
             (Notice::LateOutcome { nonce: "n".into() }, Level::WARN),
+            (
+                Notice::HandlerFailed {
+                    event_code: "kso.app_chat.create".into(),
+                    nonce: "n".into(),
+                    message: "boom".into(),
+                },
+                Level::WARN,
+            ),
             (
                 Notice::Stopped(StopReason::AuthRejected {
                     status: 401,

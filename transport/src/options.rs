@@ -9,12 +9,46 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use open_event_core::AppSecret;
-use open_event_core::config::{Config, ConfigBuilder, ConfigError};
+use open_event_core::config::{Config, ConfigBuilder, ConfigError, Settings, SettingsError};
 use open_event_core::dispatcher::Dispatcher;
 use rustls::ClientConfig;
 
 use crate::notice::TARGET;
-use crate::{Notifier, ProxyOptions, StatusBoard, Target, TlsOptions, TransportError};
+use crate::{Notifier, ProxyOptions, Roots, StatusBoard, Target, TlsOptions, TransportError};
+
+/// Reads every setting from the TOML config file at `path` (the IO half of
+/// [`Settings::from_toml`], which documents the format); relative `ca_file` paths are taken
+/// relative to the file's directory.
+///
+/// # Errors
+/// A [`SettingsError`]: the file cannot be read, is not TOML, has a key that is no setting (with
+/// the closest known key) or a bad value (with its key and line).
+pub fn file_settings(path: impl AsRef<std::path::Path>) -> Result<Settings, SettingsError> {
+    let path = path.as_ref();
+    let label = path.display().to_string();
+    let text = std::fs::read_to_string(path)
+        .map_err(|err| SettingsError::unreadable(label.clone(), err.to_string()))?;
+    let dir = path.parent().unwrap_or_else(|| std::path::Path::new(""));
+    Ok(Settings::from_toml(&text, &label)?.relative_to(dir))
+}
+
+/// Reads every setting from the process's `OPEN_EVENT_*` variables (the IO half of
+/// [`Settings::from_vars`], which has the table): the app id and secret may be missing here.
+/// A variable that looks like a misspelled setting (`OPEN_EVENT_PONG_TIMOUT`) is logged at
+/// WARN with the name meant.
+///
+/// # Errors
+/// A [`SettingsError`] naming the first bad variable, its value and the form expected.
+pub fn env_settings() -> Result<Settings, SettingsError> {
+    let names = std::env::vars_os().map(|(name, _)| name);
+    for (var, meant) in open_event_core::config::env::misspelled(names) {
+        tracing::warn!(
+            target: TARGET,
+            "{var} is not a setting and is ignored; did you mean {meant}?"
+        );
+    }
+    Settings::from_vars(std::env::vars_os())
+}
 
 /// What a runtime's `ClientBuilder` holds: the core's configuration, the dispatcher of the
 /// runtime's handler type `H`, TLS, proxy, jitter seed and notice callback.
@@ -28,6 +62,9 @@ pub struct ClientOptions<H> {
     pub config: ConfigBuilder,
     /// Where events go; `None` until the application sets a handler or dispatcher.
     pub dispatcher: Option<Dispatcher<H>>,
+    /// The application asked to ack every event no route takes without a handler
+    /// (`ClientBuilder::ignore_all`): building without any route is then not an error.
+    pub ignore_all: bool,
     /// How the server's certificate is verified.
     pub tls: TlsOptions,
     /// Which proxy to tunnel through.
@@ -44,6 +81,7 @@ impl<H> ClientOptions<H> {
         Self {
             config: Config::builder(app_id, app_secret),
             dispatcher: None,
+            ignore_all: false,
             tls: TlsOptions::default(),
             proxy: ProxyOptions::default(),
             seed: None,
@@ -51,29 +89,92 @@ impl<H> ClientOptions<H> {
         }
     }
 
+    /// Every setting from the `OPEN_EVENT_*` environment variables (the table is in
+    /// [`open_event_core::config::env`]); what they leave unset keeps its default.
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] naming the variable: `OPEN_EVENT_APP_ID` or
+    /// `OPEN_EVENT_APP_SECRET` unset, or a value that does not parse or is out of range.
+    pub fn from_env() -> Result<Self, BuildError> {
+        Self::from_settings(env_settings()?)
+    }
+
+    /// Every setting from the TOML config file at `path`, then the `OPEN_EVENT_*` variables over
+    /// it (a variable wins over the file's key, setting by setting); what neither sets keeps its
+    /// default. The format is documented in [`open_event_core::config::file`].
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`]: the file cannot be read, is not TOML, has an unknown key (named,
+    /// with the closest known key) or a bad value; a bad variable; no app id or secret in either.
+    pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
+        let file = file_settings(path)?;
+        Self::from_settings(file.over(env_settings()?))
+    }
+
+    /// Options from `settings`, which must hold the app id and secret.
+    ///
+    /// # Errors
+    /// [`BuildError::Settings`] when the app id or secret is missing.
+    pub fn from_settings(settings: Settings) -> Result<Self, BuildError> {
+        let credentials = settings.require_credentials()?;
+        let mut options = Self::new(credentials.app_id(), credentials.app_secret().clone());
+        options.apply(&settings);
+        Ok(options)
+    }
+
+    /// Applies every setting `settings` holds (the protocol settings, the endpoint, the
+    /// credentials, TLS, proxy and seed); the others keep their values. CA files are added to
+    /// those already trusted.
+    pub fn apply(&mut self, settings: &Settings) {
+        self.config = settings.apply_to(self.config.clone());
+        self.tls
+            .extra_ca_files
+            .extend(settings.ca_file.iter().cloned());
+        if let Some(native) = settings.native_roots {
+            self.tls.roots = if native { Roots::Native } else { Roots::WebPki };
+        }
+        if let Some(accept) = settings.danger_accept_invalid_certs {
+            self.tls.danger_accept_invalid_certs = accept;
+        }
+        if let Some(url) = &settings.proxy {
+            self.proxy.url = Some(url.clone());
+        }
+        if let Some(from_env) = settings.proxy_from_env {
+            self.proxy.from_env = from_env;
+        }
+        if let Some(seed) = settings.seed {
+            self.seed = Some(seed);
+        }
+    }
+
     /// Checks every setting and builds what a client needs, so that a bad setting fails in
     /// `build` rather than at the first connect: the configuration is validated, the endpoint
     /// parsed, the proxy that applies (the explicit URL, or the environment's with
     /// `proxy_from_env`) parsed, and the rustls configuration built (CA files and the system
-    /// store are read here). Without a dispatcher a warning is logged and every event is acked
-    /// unhandled. The seed is drawn when none was set and logged at debug level.
+    /// store are read here). A client with no handler (no dispatcher, or one without any route
+    /// or fallback) is refused unless `ignore_all` is set, since it would ack every event
+    /// without handling it. The seed is drawn when none was set and logged at debug level.
     ///
     /// # Errors
     /// [`BuildError::Config`] for a protocol setting out of range, [`BuildError::Transport`]
-    /// for an unusable endpoint, proxy URL or TLS setting (e.g. an unreadable CA file).
+    /// for an unusable endpoint, proxy URL or TLS setting (e.g. an unreadable CA file),
+    /// [`BuildError::NoHandler`] for a client without any handler.
     pub fn prepare(self) -> Result<Prepared<H>, BuildError> {
+        let dispatcher = match self.dispatcher {
+            Some(dispatcher) if !dispatcher.is_empty() => dispatcher,
+            _ if !self.ignore_all => return Err(BuildError::NoHandler),
+            _ => {
+                tracing::info!(
+                    target: TARGET,
+                    "ignore_all: every event without a route is acked 200 without being handled"
+                );
+                self.dispatcher.unwrap_or_default()
+            }
+        };
         let config = Arc::new(self.config.build()?);
         let target = Target::from_uri(config.endpoint())?;
         self.proxy.proxy_for(&target)?;
         let tls = self.tls.client_config()?;
-        let dispatcher = self.dispatcher.unwrap_or_else(|| {
-            tracing::warn!(
-                target: TARGET,
-                "no handler or dispatcher set: every event is acked without being handled; \
-                 set one with ClientBuilder::handler or ClientBuilder::dispatcher"
-            );
-            Dispatcher::new()
-        });
         let seed = self.seed.unwrap_or_else(entropy_seed);
         tracing::debug!(
             target: TARGET,
@@ -98,6 +199,7 @@ impl<H> fmt::Debug for ClientOptions<H> {
         f.debug_struct("ClientOptions")
             .field("config", &self.config)
             .field("dispatcher", &self.dispatcher)
+            .field("ignore_all", &self.ignore_all)
             .field("tls", &self.tls)
             .field("proxy", &self.proxy.url.as_ref().map(|_| "<set>"))
             .field("proxy_from_env", &self.proxy.from_env)
@@ -148,6 +250,17 @@ pub enum BuildError {
     /// A TLS, endpoint or proxy setting cannot work (e.g. an unreadable CA file).
     #[error(transparent)]
     Transport(#[from] TransportError),
+    /// Neither a handler nor a dispatcher with a route or a fallback was set: every event
+    /// would be acked 200 without being handled (and never delivered again).
+    #[error(
+        "no handler: every event would be acked without being handled; add `.handler(...)` or \
+         `.dispatcher(...)` (with at least one route or a fallback) to the client builder, or \
+         call `.ignore_all()` to ack every event unhandled on purpose"
+    )]
+    NoHandler,
+    /// A setting handed in from outside (an `OPEN_EVENT_*` variable) is missing or invalid.
+    #[error(transparent)]
+    Settings(#[from] SettingsError),
 }
 
 /// A seed from OS entropy (std's per-process random hasher keys) mixed with the clock.
@@ -157,7 +270,8 @@ fn entropy_seed() -> u64 {
 
 /// Generates the setters of a runtime's `ClientBuilder` that holds a field
 /// `$options: ClientOptions<H>`: every config knob of the core (through
-/// `open_event_core::delegate_config_setters!`), `on_notice`, the TLS settings (`tls`,
+/// `open_event_core::delegate_config_setters!`), `ignore_all`, `settings` (all of a `Settings`
+/// at once), `on_notice`, the TLS settings (`tls`,
 /// `native_roots`, `ca_file`, `danger_accept_invalid_certs`), the proxy (`proxy`,
 /// `proxy_from_env`) and `seed`.
 ///
@@ -250,6 +364,25 @@ macro_rules! delegate_client_setters {
     ($options:ident) => {
         $crate::__core::delegate_config_setters!($options.config);
 
+        /// Acks every event that no handler takes with 200, on purpose, without handling it
+        /// (counted in `Stats::unhandled`). Without this, `build` refuses a client that has no
+        /// handler and no dispatcher route (`BuildError::NoHandler`), so
+        /// a forgotten handler cannot silently lose every event.
+        #[must_use]
+        pub fn ignore_all(mut self) -> Self {
+            self.$options.ignore_all = true;
+            self
+        }
+
+        /// Applies every setting `settings` holds (e.g. read with
+        /// `open_event_transport::env_settings()` or `Settings::from_vars`); the others keep
+        /// their values. Setters called afterwards win over it.
+        #[must_use]
+        pub fn settings(mut self, settings: &$crate::__core::config::Settings) -> Self {
+            self.$options.apply(settings);
+            self
+        }
+
         /// Calls `f` with every lifecycle notice (connected, disconnected, reconnecting,
         /// goaway, rejected frames, slow handlers, stopped, ...), in addition to the `tracing`
         /// logs (target `open_event`). It runs on the client's loop (the IO thread of
@@ -337,7 +470,40 @@ mod tests {
     use super::*;
 
     fn options() -> ClientOptions<BlockingHandler> {
-        ClientOptions::new("AK123456", "sk098765")
+        let mut options = ClientOptions::new("AK123456", "sk098765");
+        let mut dispatcher = Dispatcher::new();
+        dispatcher.fallback(BlockingHandler::new(|_| Ok::<(), String>(())));
+        options.dispatcher = Some(dispatcher);
+        options
+    }
+
+    #[test]
+    fn a_client_without_any_handler_is_refused_unless_ignore_all() {
+        let bare = || ClientOptions::<BlockingHandler>::new("AK123456", "sk098765");
+        let err = bare().prepare().unwrap_err();
+        assert!(matches!(err, BuildError::NoHandler), "{err}");
+        let text = err.to_string();
+        for fix in [".handler(...)", ".dispatcher(...)", ".ignore_all()"] {
+            assert!(text.contains(fix), "{text}");
+        }
+        let mut empty = bare();
+        empty.dispatcher = Some(Dispatcher::new());
+        assert!(matches!(empty.prepare(), Err(BuildError::NoHandler)));
+
+        let mut ignoring = bare();
+        ignoring.ignore_all = true;
+        let prepared = ignoring.prepare().unwrap();
+        assert!(prepared.dispatcher.is_empty());
+        // A route or a fallback is enough.
+        let mut routed = bare();
+        let mut dispatcher = Dispatcher::new();
+        dispatcher.on(
+            "kso.app_chat.*",
+            BlockingHandler::new(|_| Ok::<(), String>(())),
+        );
+        routed.dispatcher = Some(dispatcher);
+        assert!(routed.prepare().is_ok());
+        assert!(options().prepare().is_ok());
     }
 
     #[test]
@@ -358,6 +524,114 @@ mod tests {
         let err = bad.prepare().unwrap_err();
         assert!(matches!(err, BuildError::Transport(_)), "{err}");
         assert!(!err.to_string().contains("hunter2"), "{err}");
+    }
+
+    #[test]
+    fn settings_reach_every_part_of_the_options() {
+        let settings = Settings::from_vars([
+            ("OPEN_EVENT_APP_ID", "AK1"),
+            ("OPEN_EVENT_APP_SECRET", "sk1"),
+            ("OPEN_EVENT_ENDPOINT", "ws://127.0.0.1:7000/v7/event/ws"),
+            ("OPEN_EVENT_CA_FILE", "/a.pem"),
+            ("OPEN_EVENT_NATIVE_ROOTS", "true"),
+            ("OPEN_EVENT_DANGER_ACCEPT_INVALID_CERTS", "true"),
+            ("OPEN_EVENT_PROXY", "http://proxy:3128"),
+            ("OPEN_EVENT_PROXY_FROM_ENV", "true"),
+            ("OPEN_EVENT_SEED", "9"),
+            ("OPEN_EVENT_MAX_IN_FLIGHT", "3"),
+        ])
+        .unwrap();
+        let options = ClientOptions::<BlockingHandler>::from_settings(settings).unwrap();
+        assert_eq!(
+            options.tls.extra_ca_files,
+            ["/a.pem"].map(std::path::PathBuf::from)
+        );
+        assert_eq!(options.tls.roots, Roots::Native);
+        assert!(options.tls.danger_accept_invalid_certs && options.proxy.from_env);
+        assert_eq!(options.proxy.url.as_deref(), Some("http://proxy:3128"));
+        assert_eq!(options.seed, Some(9));
+        let config = options.config.build().unwrap();
+        assert_eq!(config.credentials().app_id(), "AK1");
+        assert_eq!(config.max_in_flight(), 3);
+        assert_eq!(
+            config.endpoint().to_string(),
+            "ws://127.0.0.1:7000/v7/event/ws"
+        );
+
+        let missing = Settings::from_vars([("OPEN_EVENT_APP_ID", "AK1")]).unwrap();
+        let err = ClientOptions::<BlockingHandler>::from_settings(missing).unwrap_err();
+        assert!(matches!(err, BuildError::Settings(_)), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("OPEN_EVENT_APP_SECRET is not set"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_config_file_is_read_with_its_paths_relative_to_it() {
+        let dir = std::env::temp_dir().join(format!("oe-conf-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("app.toml");
+        std::fs::write(&path, "pong_timeout = \"5s\"\nca_file = \"ca.pem\"\n").unwrap();
+        let s = file_settings(&path).unwrap();
+        assert_eq!(s.pong_timeout, Some(std::time::Duration::from_secs(5)));
+        assert_eq!(s.ca_file, [dir.join("ca.pem")]);
+        std::fs::write(&path, "pong_timeout = \"5s\"\nmax_inflight = 3\n").unwrap();
+        let err = file_settings(&path).unwrap_err();
+        assert!(err.to_string().contains("max_inflight"), "{err}");
+        assert!(
+            err.to_string().contains("did you mean `max_in_flight`?"),
+            "{err}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+        let err = file_settings(dir.join("missing.toml")).unwrap_err();
+        assert!(
+            err.to_string().starts_with("cannot read config file"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("missing.toml"), "{err}");
+    }
+
+    /// Run by `from_env_reads_the_process_environment` in a child process with the variables
+    /// set (a test cannot set variables in its own process safely).
+    #[test]
+    #[ignore = "run in a child process by from_env_reads_the_process_environment"]
+    fn from_env_child() {
+        let options = ClientOptions::<BlockingHandler>::from_env().unwrap();
+        let config = options.config.build().unwrap();
+        assert_eq!(config.credentials().app_id(), "AK-env");
+        assert_eq!(config.pong_timeout(), std::time::Duration::from_secs(7));
+        assert_eq!(options.seed, Some(5));
+    }
+
+    #[test]
+    fn from_env_reads_the_process_environment() {
+        let run = |vars: &[(&str, &str)]| {
+            let mut cmd = std::process::Command::new(std::env::current_exe().unwrap());
+            cmd.args(["--ignored", "--exact", "options::tests::from_env_child"]);
+            for var in [
+                "OPEN_EVENT_APP_ID",
+                "OPEN_EVENT_APP_SECRET",
+                "APP_ID",
+                "APP_SECRET",
+            ] {
+                cmd.env_remove(var);
+            }
+            cmd.envs(vars.iter().copied()).output().unwrap()
+        };
+        let ok = run(&[
+            ("OPEN_EVENT_APP_ID", "AK-env"),
+            ("OPEN_EVENT_APP_SECRET", "sk-env"),
+            ("OPEN_EVENT_PONG_TIMEOUT", "7s"),
+            ("OPEN_EVENT_SEED", "5"),
+        ]);
+        let text = String::from_utf8_lossy(&ok.stdout);
+        assert!(ok.status.success() && text.contains("1 passed"), "{text}");
+        let bad = run(&[("OPEN_EVENT_APP_ID", "AK-env")]);
+        let text = String::from_utf8_lossy(&bad.stdout);
+        assert!(!bad.status.success(), "{text}");
+        assert!(text.contains("OPEN_EVENT_APP_SECRET is not set"), "{text}");
     }
 
     #[test]

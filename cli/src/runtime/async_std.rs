@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use open_event_async_std::{Client, Handler};
 
-use super::{App, ClientSpec, Finished, build_failure, configure, run_armed};
+use super::{App, ClientSpec, Finished, build_failure, run_armed};
 use crate::failure::Failure;
 use crate::stopper::Stopper;
 
@@ -27,17 +27,15 @@ pub(super) fn run(
     let credentials = &spec.credentials;
     let notices = Arc::clone(&app);
     let ready = Arc::clone(&app);
-    let client = configure!(
-        Client::builder(credentials.app_id(), credentials.app_secret().clone()),
-        &spec.connection
-    )
-    .dispatcher(
-        spec.filter
-            .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
-    )
-    .on_notice(move |notice| notices.notice(notice))
-    .build()
-    .map_err(build_failure)?;
+    let client = Client::builder(credentials.app_id(), credentials.app_secret().clone())
+        .settings(&spec.settings)
+        .dispatcher(
+            spec.filter
+                .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
+        )
+        .on_notice(move |notice| notices.notice(notice))
+        .build()
+        .map_err(build_failure)?;
     ready.built();
     Ok(run_armed(client.handle(), stopper, || match executor {
         Executor::AsyncStd => ::async_std::task::block_on(client.run()),

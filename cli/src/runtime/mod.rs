@@ -10,13 +10,14 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 
+use open_event_core::config::Settings;
 use open_event_core::connection::Notice;
 use open_event_core::stats::Stats;
 use open_event_core::{Credentials, Event};
 use open_event_tokio::RunError;
 use open_event_tokio::{BuildError, ClientHandle};
 
-use crate::args::{ConnectionArgs, RuntimeKind};
+use crate::args::RuntimeKind;
 use crate::failure::Failure;
 use crate::filter::EventFilter;
 use crate::stopper::Stopper;
@@ -39,7 +40,9 @@ pub(crate) trait App: Send + Sync + 'static {
 #[derive(Debug, Clone)]
 pub(crate) struct ClientSpec {
     pub(crate) credentials: Credentials,
-    pub(crate) connection: ConnectionArgs,
+    /// Every setting but the credentials: the flags over the `OPEN_EVENT_*` variables
+    /// ([`crate::client_settings::resolve`]).
+    pub(crate) settings: Settings,
     /// Which events reach the app; the others are acked 200 as unhandled by the core.
     pub(crate) filter: EventFilter,
 }
@@ -95,95 +98,3 @@ fn run_armed(
         stats: handle.stats(),
     }
 }
-
-/// Applies every setting of `ConnectionArgs` to a runtime's `ClientBuilder` (they all have the
-/// same setters).
-macro_rules! configure {
-    ($builder:expr, $connection:expr) => {{
-        let c: &$crate::args::ConnectionArgs = $connection;
-        let mut b = $builder;
-        if let Some(v) = &c.endpoint {
-            b = b.endpoint(v.clone());
-        }
-        if let Some(v) = &c.base_url {
-            b = b.base_url(v.clone());
-        }
-        for path in &c.ca_file {
-            b = b.ca_file(path.clone());
-        }
-        if c.native_roots {
-            b = b.native_roots(true);
-        }
-        if c.insecure {
-            b = b.danger_accept_invalid_certs(true);
-        }
-        if let Some(v) = &c.proxy {
-            b = b.proxy(v.clone());
-        }
-        if c.proxy_from_env {
-            b = b.proxy_from_env(true);
-        }
-        if c.no_ack {
-            b = b.ack_mode(false);
-        }
-        if c.no_reconnect {
-            b = b.auto_reconnect(false);
-        }
-        if let Some(v) = c.reconnect_base {
-            b = b.reconnect_base(v);
-        }
-        if let Some(v) = c.reconnect_max {
-            b = b.reconnect_max(v);
-        }
-        if let Some(v) = c.reconnect_multiplier {
-            b = b.reconnect_multiplier(v);
-        }
-        if let Some(v) = c.reconnect_jitter {
-            b = b.reconnect_jitter(v);
-        }
-        if let Some(v) = c.max_retries {
-            b = b.max_retries(Some(v));
-        }
-        if let Some(v) = c.stable_period {
-            b = b.stable_period(v);
-        }
-        if let Some(v) = c.seed {
-            b = b.seed(v);
-        }
-        if let Some(v) = c.connect_timeout {
-            b = b.connect_timeout(v);
-        }
-        if let Some(v) = c.write_timeout {
-            b = b.write_timeout(v);
-        }
-        if let Some(v) = c.pong_timeout {
-            b = b.pong_timeout(v);
-        }
-        if let Some(v) = c.delivery_budget {
-            b = b.delivery_budget(v);
-        }
-        if let Some(v) = c.drain_timeout {
-            b = b.drain_timeout(v);
-        }
-        if let Some(v) = c.max_in_flight {
-            b = b.max_in_flight(v);
-        }
-        if let Some(v) = c.read_backlog {
-            b = b.read_backlog(v);
-        }
-        if let Some(v) = c.dedup_window {
-            b = b.dedup_window(v);
-        }
-        if let Some(v) = c.dedup_capacity {
-            b = b.dedup_capacity(v);
-        }
-        if c.dedup_retry_errors {
-            b = b.dedup_retry_errors(true);
-        }
-        if c.no_dedup {
-            b = b.dedup(false);
-        }
-        b
-    }};
-}
-pub(crate) use configure;

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use open_event_tokio::{Client, Handler};
 
-use super::{App, ClientSpec, Finished, build_failure, configure, run_armed};
+use super::{App, ClientSpec, Finished, build_failure, run_armed};
 use crate::failure::Failure;
 use crate::stopper::Stopper;
 
@@ -16,17 +16,15 @@ pub(super) fn run(
     let credentials = &spec.credentials;
     let notices = Arc::clone(&app);
     let ready = Arc::clone(&app);
-    let client = configure!(
-        Client::builder(credentials.app_id(), credentials.app_secret().clone()),
-        &spec.connection
-    )
-    .dispatcher(
-        spec.filter
-            .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
-    )
-    .on_notice(move |notice| notices.notice(notice))
-    .build()
-    .map_err(build_failure)?;
+    let client = Client::builder(credentials.app_id(), credentials.app_secret().clone())
+        .settings(&spec.settings)
+        .dispatcher(
+            spec.filter
+                .dispatcher(Handler::new(move |event| Arc::clone(&app).handle(event))),
+        )
+        .on_notice(move |notice| notices.notice(notice))
+        .build()
+        .map_err(build_failure)?;
     ready.built();
     let runtime = ::tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -106,7 +106,7 @@ impl FrameError {
     }
 }
 
-/// The classes of rejected frames, for statistics (`[u64; RejectKind::COUNT]`).
+/// The classes of rejected frames, for statistics ([`crate::stats::Rejections`] counts each).
 ///
 /// ```
 /// use open_event_core::codec::RejectKind;

@@ -40,11 +40,40 @@ pub enum Action {
     /// Send a WebSocket close frame (code 1000) and wait for the server's close; report
     /// [`Input::Closed`](super::Input::Closed) when the transport is gone.
     Close,
+    /// Fail the connection (RFC 6455 §7.1.7): the server broke the WebSocket protocol. Send a
+    /// close frame with the [`Failure`]'s code and reason (and nothing after it), then report
+    /// [`Input::Closed`](super::Input::Closed) when the transport is gone, as after
+    /// [`Action::Close`]. The core reconnects after it.
+    Fail(Failure),
     /// Drop the current transport (or the connect attempt in progress) at once, without a
     /// close handshake: the core has declared it dead. Do not report `Closed` for it.
     Disconnect,
     /// Report this lifecycle notice to the application (logs, metrics, UI).
     Notify(Notice),
+}
+
+/// Why the core fails a connection, as the close frame says it ([`Action::Fail`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Failure {
+    /// The close code (RFC 6455 §7.4.1).
+    pub code: u16,
+    /// The close frame's reason text (at most 123 bytes, as a control frame allows).
+    pub reason: &'static str,
+}
+
+impl Failure {
+    /// A text frame that is not UTF-8: close code 1007 (RFC 6455 §8.1).
+    pub const INVALID_UTF8: Self = Self {
+        code: 1007,
+        reason: "text frame is not valid UTF-8",
+    };
+}
+
+impl fmt::Display for Failure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (close code {})", self.reason, self.code)
+    }
 }
 
 /// Where and how to open the WebSocket.
@@ -74,6 +103,14 @@ impl ConnectRequest {
             date,
             self.config.ack_mode(),
         )
+    }
+
+    /// The application's extra handshake headers ([`ConfigBuilder::header`]), to send with
+    /// [`ConnectRequest::headers`]; none of them is a header the signed handshake owns.
+    ///
+    /// [`ConfigBuilder::header`]: crate::config::ConfigBuilder::header
+    pub fn extra_headers(&self) -> &[(String, String)] {
+        self.config.headers()
     }
 
     /// Consecutive attempts since the last stable connection (0 for the first connect).
@@ -217,14 +254,28 @@ pub enum Notice {
         /// How long it has run.
         elapsed: Duration,
     },
+    /// A handler returned an error or panicked ([`Outcome::Error`]): the event is acked with
+    /// code 500 and this message (the server may redeliver it). Logged at WARN by every
+    /// runtime, so a failing handler is visible without any setup.
+    HandlerFailed {
+        /// The event's code.
+        event_code: String,
+        /// The event's nonce.
+        nonce: String,
+        /// The handler's error text (or `handler panicked: ...`).
+        message: String,
+    },
     /// An outcome arrived after the transport of its event died: no ack was sent (the server
     /// redelivers the event).
     LateOutcome {
         /// The event's nonce.
         nonce: String,
     },
-    /// The duplicate-suppression memory is full: new nonces are delivered but not remembered
-    /// (a redelivery of them reaches the handler again) until old ones leave the window.
+    /// The duplicate-suppression memory was full when new nonces arrived. It made room by
+    /// forgetting nonces whose acks the server has had (`evicted`: remembered for less than
+    /// `dedup_window`), and when every remembered nonce might still be redelivered (handlers
+    /// running, acks too recent or lost with their connection), new nonces were delivered but
+    /// not remembered (`unremembered`: a redelivery of them reaches the handler again).
     /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
     /// times `dedup_window` (each nonce costs about 200 bytes).
     DedupFull {
@@ -232,8 +283,11 @@ pub enum Notice {
         capacity: usize,
         /// The configured `dedup_window`.
         window: Duration,
-        /// New nonces not remembered since the last such notice, this one's included.
+        /// New nonces not remembered since the last such notice.
         unremembered: u64,
+        /// Acked nonces forgotten before their window ended, to make room, since the last
+        /// such notice.
+        evicted: u64,
     },
     /// The connection stopped for good. This is the last action.
     Stopped(StopReason),
@@ -272,6 +326,9 @@ pub enum DisconnectCause {
     /// Our own graceful close completed ([`Connection::close`](super::Connection::close)).
     #[error("closed as requested")]
     Requested,
+    /// We failed the connection: the server broke the WebSocket protocol ([`Action::Fail`]).
+    #[error("the server broke the WebSocket protocol: {0}; failed the connection")]
+    Failed(Failure),
 }
 
 /// Why a connection stopped for good.
@@ -300,8 +357,9 @@ pub enum StopReason {
     },
     /// `max_retries` consecutive attempts failed.
     #[error(
-        "gave up after {attempts} consecutive failed attempts (last: {last}); check the \
-         network and the endpoint, or raise max_retries"
+        "gave up after {attempts} consecutive failed {} (last: {last}); check the \
+         network and the endpoint, or raise max_retries",
+        if *.attempts == 1 { "attempt" } else { "attempts" }
     )]
     RetriesExhausted {
         /// Consecutive failed attempts, the first one included (`max_retries + 1`).
@@ -372,11 +430,22 @@ impl fmt::Display for Notice {
                 drain_timeout,
             } => write!(
                 f,
-                "graceful stop: {abandoned} events were still being handled when drain_timeout \
-                 ({} ms) ran out; abandoned unacked (the server redelivers them); raise \
+                "graceful stop: {abandoned} {} still being handled when drain_timeout \
+                 ({} ms) ran out; abandoned unacked (the server redelivers {}); raise \
                  drain_timeout if handlers need longer",
-                drain_timeout.as_millis()
+                if *abandoned == 1 {
+                    "event was"
+                } else {
+                    "events were"
+                },
+                drain_timeout.as_millis(),
+                if *abandoned == 1 { "it" } else { "them" },
             ),
+            Self::HandlerFailed {
+                event_code,
+                nonce,
+                message,
+            } => write!(f, "handler of {event_code} ({nonce}) failed: {message}"),
             Self::LateOutcome { nonce } => write!(
                 f,
                 "outcome of {nonce} arrived after its connection closed; not acked, the server \
@@ -386,13 +455,33 @@ impl fmt::Display for Notice {
                 capacity,
                 window,
                 unremembered,
-            } => write!(
-                f,
-                "dedup memory full ({capacity} nonces within {} s): {unremembered} new event(s) \
-                 not remembered, their redeliveries will run the handler again; raise \
-                 dedup_capacity (about 200 bytes per nonce) to the peak rate times the window",
-                window.as_secs()
-            ),
+                evicted,
+            } => {
+                write!(
+                    f,
+                    "dedup memory full ({capacity} nonces within {} s): ",
+                    window.as_secs()
+                )?;
+                if *evicted > 0 {
+                    write!(
+                        f,
+                        "{evicted} acked nonce(s) forgotten before their window ended{}",
+                        if *unremembered > 0 { ", " } else { "; " }
+                    )?;
+                }
+                if *unremembered > 0 {
+                    write!(
+                        f,
+                        "{unremembered} new event(s) not remembered, their redeliveries will \
+                         run the handler again; "
+                    )?;
+                }
+                write!(
+                    f,
+                    "raise dedup_capacity (about 200 bytes per nonce) to the peak rate times \
+                     the window"
+                )
+            }
             Self::Stopped(reason) => write!(f, "stopped: {reason}"),
         }
     }
@@ -401,6 +490,40 @@ impl fmt::Display for Notice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn counts_of_one_are_singular() {
+        let last = DisconnectCause::ConnectTimeout(Duration::from_secs(1));
+        let one = StopReason::RetriesExhausted {
+            attempts: 1,
+            last: last.clone(),
+        };
+        assert!(
+            one.to_string()
+                .starts_with("gave up after 1 consecutive failed attempt (last: "),
+            "{one}"
+        );
+        let two = StopReason::RetriesExhausted { attempts: 2, last };
+        assert!(
+            two.to_string()
+                .starts_with("gave up after 2 consecutive failed attempts (last: "),
+            "{two}"
+        );
+        let drain = |abandoned| Notice::DrainExceeded {
+            abandoned,
+            drain_timeout: Duration::from_secs(5),
+        };
+        let text = drain(1).to_string();
+        assert!(
+            text.contains("1 event was still") && text.contains("redelivers it)"),
+            "{text}"
+        );
+        let text = drain(3).to_string();
+        assert!(
+            text.contains("3 events were still") && text.contains("redelivers them)"),
+            "{text}"
+        );
+    }
 
     #[test]
     fn outcomes_map_to_acks() {

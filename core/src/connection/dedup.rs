@@ -1,32 +1,61 @@
 //! Duplicate suppression: a nonce seen again within the window is not delivered twice
 //! (PROTOCOL.md §5: redeliveries reach the peers' handlers twice).
 //!
-//! # Policy: admission, not eviction
+//! # Policy: forget only what the server has acknowledged receiving
 //!
 //! A nonce is remembered from its first sighting for `dedup_window`, in a memory of at most
-//! `dedup_capacity` nonces. When the memory is full, a new nonce is **delivered but not
-//! remembered**; nothing already remembered is pushed out early. Entries leave only when
-//! their window ends, when an undelivered event is forgotten (dropped from the backlog), or
-//! when `dedup_retry_errors` forgets a failed one.
+//! `dedup_capacity` nonces. Entries leave when their window ends, when an undelivered event is
+//! forgotten (dropped from the backlog), when `dedup_retry_errors` forgets a failed one, and,
+//! when the memory is full and a new nonce arrives, by eviction under this rule:
+//!
+//! - a nonce is **settled** once its latest ack was sent on a transport that then stayed open
+//!   for `settle` (twice `write_timeout`: the write timer guarantees the ack was flushed within
+//!   one `write_timeout`, and the transport lived another one after that). The server has had
+//!   it; its event is not coming back. Settled nonces are evicted oldest first.
+//! - a nonce is **at risk** while its handler runs, before its ack is sent, while its ack is
+//!   younger than `settle` on the open transport, and when its transport closed less than
+//!   `settle` after its ack (the ack may have died in the socket buffers). At-risk nonces are
+//!   never evicted. A nonce whose ack died with its transport stays at risk until the window
+//!   ends, until it is acked again (its redelivery was answered), or until an in-order
+//!   redelivery **passes it over**: the server redelivers in the original order, so once a
+//!   later transport brings a redelivery of a nonce first seen after it, the server skipped
+//!   it, which it does only for events it has the ack of.
+//! - a full memory of at-risk nonces **refuses**: the new nonce is delivered but not
+//!   remembered, and nothing at risk is pushed out.
 //!
 //! Why not first-in-first-out: the server redelivers in the original order, so with FIFO a
 //! redelivery of `N > capacity` events evicts each remembered nonce just before its copy
 //! arrives and suppresses nothing (a 100 % miss rate). LRU has the same cascade, since the
-//! first redelivered copies are all misses.
+//! first redelivered copies are all misses. Why not admission alone (keep what is held, refuse
+//! the rest): a steady stream of more than `capacity` events per window then fills the memory
+//! with old nonces whose acks the server had long ago, and every newer event is unprotected
+//! until they expire; a lost ack of a recent event then runs its handler twice.
 //!
-//! **Bound.** Let `s1..sN` be distinct nonces, each redelivered within the window of its first
-//! sighting, and `F` the free slots when `s1` first arrives (`F = capacity` when nothing from
-//! the last window is remembered). Then at least `min(N, F)` redeliveries are suppressed.
-//! *Proof:* on its first pass, `s_i` is admitted whenever a slot is free; slots are only ever
-//! freed during the pass (by expiry), never taken by anything but the sequence, so at least
-//! `min(N, F)` of the `s_i` are admitted. An admitted nonce is removed only by its window's
-//! end (after its redelivery, by assumption) or by forgetting (an event that was never
-//! delivered, whose redelivery must be delivered), so each admitted `s_i` is still there when
-//! its copy arrives, and that copy is suppressed. ∎
+//! **Bound.** Let `s1..sN` be distinct nonces, each redelivered in order within the window of
+//! its first sighting, whose acks the server never got: each `s_i` stays at risk until its
+//! copy arrives (its ack died with its transport, or was never sent; acks that outlive their
+//! transport's `settle` are the ones the server gets). Let `F` be the slots not held by
+//! at-risk nonces outside the sequence when `s1` first arrives (`F = capacity` when nothing of
+//! an earlier redelivery is pending). Then at least `min(N, F)` copies are suppressed.
+//! *Proof:* on its first pass, `s_i` is admitted whenever a slot is free or a settled nonce
+//! can be evicted; only at-risk nonces outside the sequence and admitted `s_j` hold slots
+//! that cannot be freed, so at least `min(N, F)` of the `s_i` are admitted. An admitted `s_i`
+//! is never evicted (at risk), is not passed over before its copy (the redelivery is in
+//! order, so every later copy comes after it), and leaves otherwise only by its window's end
+//! (after its copy, by assumption) or by forgetting (an event never delivered, whose
+//! redelivery must be delivered). So each admitted `s_i` is there when its copy arrives, and
+//! that copy is suppressed. ∎
 //!
-//! The price: while the memory is full, *new* events are unprotected until old entries
-//! expire. [`Notice::DedupFull`] (at most once per minute) says so and names the fix: raise
-//! `dedup_capacity` to at least the peak event rate times `dedup_window`.
+//! And a steady stream beyond the capacity stays protected: at most the nonces acked within
+//! the last `settle`, those in flight and those whose acks died with a transport are at risk;
+//! every other remembered nonce is settled and makes room for a new one. With `R` events per
+//! second on a healthy connection, new nonces are all remembered as long as `R × settle` (plus
+//! the in-flight ones) stays below the capacity.
+//!
+//! [`Notice::DedupFull`] (at most once per minute) says when the memory was full: how many new
+//! nonces went unremembered and how many settled ones were forgotten before their window
+//! ended, and names the fix: raise `dedup_capacity` to at least the peak event rate times
+//! `dedup_window`.
 //!
 //! # Memory
 //!
@@ -34,8 +63,10 @@
 //! growth of the resident set with 16-character nonces, the platform's:
 //! `cargo run --release -p open-event-core --example dedup_memory N` gave 218 bytes for
 //! N = 10 000 (the default capacity: about 2 MB), 187 for 100 000 and 232 for 1 000 000.
+//! Each ack adds a reference (a shared pointer and two integers) to the eviction queues while
+//! its nonce is remembered.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,12 +99,13 @@ enum Entry {
     Done(AckCode),
 }
 
-/// A remembered nonce: its state, and which `order` slot is its own (older slots of the same
-/// nonce, left behind by a forget, are stale).
+/// A remembered nonce: its state, which `order` slot is its own (older slots of the same
+/// nonce, left behind by a forget, are stale), and its latest ack, if one was sent.
 #[derive(Debug)]
 struct Remembered {
     slot: u64,
     entry: Entry,
+    ack: Option<u64>,
 }
 
 /// One admission, in time order.
@@ -84,6 +116,20 @@ struct Slot {
     nonce: Arc<str>,
 }
 
+/// One sent ack of a remembered nonce; stale once the nonce leaves or is acked again.
+#[derive(Debug)]
+struct AckRef {
+    nonce: Arc<str>,
+    id: u64,
+}
+
+/// An ack sent at `at` on the open transport, not yet `settle` old.
+#[derive(Debug)]
+struct Sent {
+    at: Instant,
+    ack: AckRef,
+}
+
 /// A bounded, time-windowed set of nonces (see the module docs for the policy).
 #[derive(Debug)]
 pub(super) struct Dedup {
@@ -91,33 +137,54 @@ pub(super) struct Dedup {
     window: Duration,
     capacity: usize,
     retry_errors: bool,
+    /// How long a transport must stay open after an ack for the ack to count as received.
+    settle: Duration,
     entries: HashMap<Arc<str>, Remembered>,
     /// Admissions oldest first; may hold stale slots (see [`Remembered::slot`]), which count
     /// neither against the capacity nor for expiry.
     order: VecDeque<Slot>,
     next_slot: u64,
-    /// New nonces not remembered (memory full) since the last notice.
+    /// Acks on the open transport younger than `settle`, oldest first.
+    settling: VecDeque<Sent>,
+    /// Acks whose transport closed less than `settle` after them, by admission slot: at risk
+    /// until passed over by an in-order redelivery.
+    lost: BTreeMap<u64, AckRef>,
+    /// Acks the server has had: the nonces a full memory forgets first, oldest first.
+    settled: VecDeque<AckRef>,
+    next_ack: u64,
+    /// New nonces not remembered (memory full of at-risk ones) since the last notice.
     unremembered: u64,
+    /// Settled nonces forgotten before their window ended since the last notice.
+    evicted: u64,
     last_full_notice: Option<Instant>,
     notice: Option<Notice>,
 }
 
 impl Dedup {
+    /// `settle`: how long a transport must stay open after an ack before the ack counts as
+    /// received (the connection passes twice its `write_timeout`).
     pub(super) fn new(
         enabled: bool,
         window: Duration,
         capacity: usize,
         retry_errors: bool,
+        settle: Duration,
     ) -> Self {
         Self {
             enabled,
             window,
             capacity,
             retry_errors,
+            settle,
             entries: HashMap::new(),
             order: VecDeque::new(),
             next_slot: 0,
+            settling: VecDeque::new(),
+            lost: BTreeMap::new(),
+            settled: VecDeque::new(),
+            next_ack: 0,
             unremembered: 0,
+            evicted: 0,
             last_full_notice: None,
             notice: None,
         }
@@ -129,39 +196,45 @@ impl Dedup {
             return Seen::New;
         }
         self.expire(now);
-        match self.entries.get_mut(nonce).map(|r| &mut r.entry) {
-            Some(Entry::Done(ack)) => Seen::Done(ack.clone()),
-            Some(Entry::Pending { waiting }) => {
-                if !waiting.contains(&transport) {
-                    waiting.push(transport);
+        self.settle_due(now);
+        if let Some(remembered) = self.entries.get_mut(nonce) {
+            let slot = remembered.slot;
+            let seen = match &mut remembered.entry {
+                Entry::Done(ack) => Seen::Done(ack.clone()),
+                Entry::Pending { waiting } => {
+                    if !waiting.contains(&transport) {
+                        waiting.push(transport);
+                    }
+                    Seen::Pending
                 }
-                Seen::Pending
-            }
-            None => {
-                if self.entries.len() >= self.capacity {
-                    self.refuse(now);
-                } else {
-                    let nonce: Arc<str> = Arc::from(nonce);
-                    let slot = self.next_slot;
-                    self.next_slot += 1;
-                    self.order.push_back(Slot {
-                        at: now,
-                        id: slot,
-                        nonce: Arc::clone(&nonce),
-                    });
-                    self.entries.insert(
-                        nonce,
-                        Remembered {
-                            slot,
-                            entry: Entry::Pending {
-                                waiting: Vec::new(),
-                            },
-                        },
-                    );
-                }
-                Seen::New
-            }
+            };
+            self.pass_over(slot);
+            return seen;
         }
+        if self.entries.len() >= self.capacity && !self.evict_settled(now) {
+            self.unremembered += 1;
+            self.report_full(now);
+            return Seen::New;
+        }
+        let nonce: Arc<str> = Arc::from(nonce);
+        let slot = self.next_slot;
+        self.next_slot += 1;
+        self.order.push_back(Slot {
+            at: now,
+            id: slot,
+            nonce: Arc::clone(&nonce),
+        });
+        self.entries.insert(
+            nonce,
+            Remembered {
+                slot,
+                entry: Entry::Pending {
+                    waiting: Vec::new(),
+                },
+                ack: None,
+            },
+        );
+        Seen::New
     }
 
     /// Stores the outcome of `nonce` and returns the transports whose redeliveries wait for it.
@@ -192,6 +265,42 @@ impl Dedup {
         }
     }
 
+    /// The ack of a handled `nonce` was sent at `now` on the open transport (or, without ACK
+    /// mode, its outcome is known): it settles once the transport stays open for `settle`.
+    pub(super) fn acked(&mut self, now: Instant, nonce: &str) {
+        if !self.enabled {
+            return;
+        }
+        let Some((key, remembered)) = self.entries.get_key_value(nonce) else {
+            return;
+        };
+        if !matches!(remembered.entry, Entry::Done(_)) {
+            return;
+        }
+        let nonce = Arc::clone(key);
+        let id = self.next_ack;
+        self.next_ack += 1;
+        if let Some(remembered) = self.entries.get_mut(&nonce) {
+            remembered.ack = Some(id);
+        }
+        self.settling.push_back(Sent {
+            at: now,
+            ack: AckRef { nonce, id },
+        });
+    }
+
+    /// The open transport closed at `now`: its acks older than `settle` were received; the
+    /// younger ones may have died with it and stay at risk.
+    pub(super) fn transport_closed(&mut self, now: Instant) {
+        self.settle_due(now);
+        for sent in std::mem::take(&mut self.settling) {
+            if let Some(slot) = self.current(&sent.ack).map(|r| r.slot) {
+                self.lost.insert(slot, sent.ack);
+            }
+        }
+        self.compact();
+    }
+
     /// Forgets a nonce that was never delivered (dropped from the backlog), so its redelivery
     /// is taken as new.
     pub(super) fn forget(&mut self, nonce: &str) {
@@ -217,9 +326,8 @@ impl Dedup {
         self.notice.take()
     }
 
-    /// A new nonce found the memory full: count it, and report at most once per interval.
-    fn refuse(&mut self, now: Instant) {
-        self.unremembered += 1;
+    /// The memory was full for a new nonce: report at most once per interval, with the counts.
+    fn report_full(&mut self, now: Instant) {
         let due = self
             .last_full_notice
             .is_none_or(|at| now.saturating_duration_since(at) >= FULL_NOTICE_INTERVAL);
@@ -229,8 +337,65 @@ impl Dedup {
                 capacity: self.capacity,
                 window: self.window,
                 unremembered: std::mem::take(&mut self.unremembered),
+                evicted: std::mem::take(&mut self.evicted),
             });
         }
+    }
+
+    /// The entry `ack` is the latest ack of, if it still is.
+    fn current(&self, ack: &AckRef) -> Option<&Remembered> {
+        self.entries
+            .get(&ack.nonce)
+            .filter(|r| r.ack == Some(ack.id))
+    }
+
+    /// Makes room for a new nonce by forgetting the oldest settled one; false when every
+    /// remembered nonce is at risk.
+    fn evict_settled(&mut self, now: Instant) -> bool {
+        while let Some(ack) = self.settled.pop_front() {
+            if self.current(&ack).is_some() {
+                self.entries.remove(&ack.nonce);
+                self.evicted += 1;
+                self.compact();
+                self.report_full(now);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Acks on the open transport that reached `settle` are settled.
+    fn settle_due(&mut self, now: Instant) {
+        while let Some(front) = self.settling.front() {
+            if now.saturating_duration_since(front.at) < self.settle {
+                break;
+            }
+            if let Some(sent) = self.settling.pop_front()
+                && self.current(&sent.ack).is_some()
+            {
+                self.settled.push_back(sent.ack);
+            }
+        }
+        self.compact();
+    }
+
+    /// A redelivery of the nonce admitted in `slot` arrived: the server redelivers in order, so
+    /// the lost acks of nonces admitted before it were received after all (it skipped them).
+    fn pass_over(&mut self, slot: u64) {
+        if self
+            .lost
+            .first_key_value()
+            .is_none_or(|(&first, _)| first >= slot)
+        {
+            return;
+        }
+        let later = self.lost.split_off(&slot);
+        for (_, ack) in std::mem::replace(&mut self.lost, later) {
+            if self.current(&ack).is_some() {
+                self.settled.push_back(ack);
+            }
+        }
+        self.compact();
     }
 
     fn is_live(&self, slot: &Slot) -> bool {
@@ -240,6 +405,7 @@ impl Dedup {
     }
 
     fn expire(&mut self, now: Instant) {
+        let before = self.entries.len();
         while let Some(front) = self.order.front() {
             if self.is_live(front) {
                 if now.saturating_duration_since(front.at) < self.window {
@@ -249,15 +415,29 @@ impl Dedup {
             }
             self.order.pop_front();
         }
+        if self.entries.len() < before {
+            self.compact();
+        }
     }
 
-    /// Drops stale slots once they outnumber the live ones (amortised O(1) per removal), so
-    /// `order` stays within twice the capacity.
+    /// Drops stale slots and ack references once they outnumber the live entries (amortised
+    /// O(1) per removal), so each queue stays within about twice the capacity.
     fn compact(&mut self) {
-        if self.order.len() > 2 * self.entries.len() + 16 {
+        let bound = 2 * self.entries.len() + 16;
+        if self.order.len() > bound {
             let mut order = std::mem::take(&mut self.order);
             order.retain(|slot| self.is_live(slot));
             self.order = order;
+        }
+        if self.settled.len() > bound {
+            let mut settled = std::mem::take(&mut self.settled);
+            settled.retain(|ack| self.current(ack).is_some());
+            self.settled = settled;
+        }
+        if self.lost.len() > bound {
+            let mut lost = std::mem::take(&mut self.lost);
+            lost.retain(|_, ack| self.current(ack).is_some());
+            self.lost = lost;
         }
     }
 
@@ -266,6 +446,13 @@ impl Dedup {
     fn slots(&self) -> usize {
         self.order.len()
     }
+
+    /// Ack references held in the eviction queues, stale ones included (for tests of their
+    /// bound).
+    #[cfg(test)]
+    fn ack_refs(&self) -> usize {
+        self.settling.len() + self.lost.len() + self.settled.len()
+    }
 }
 
 #[cfg(test)]
@@ -273,6 +460,7 @@ mod tests {
     use super::*;
 
     const WINDOW: Duration = Duration::from_secs(600);
+    const SETTLE: Duration = Duration::from_secs(20);
 
     fn ok() -> AckCode {
         AckCode {
@@ -294,7 +482,7 @@ mod tests {
     /// Delivers `n` nonces, completes each, then redelivers them in order; returns how many
     /// copies were suppressed.
     fn redelivery(capacity: usize, n: usize) -> (usize, Dedup) {
-        let mut dedup = Dedup::new(true, WINDOW, capacity, false);
+        let mut dedup = Dedup::new(true, WINDOW, capacity, false, SETTLE);
         let t0 = start();
         for i in 0..n {
             if matches!(dedup.observe(t0, &nonce(i), 1), Seen::New) {
@@ -317,6 +505,143 @@ mod tests {
         }
     }
 
+    /// Sees, completes and acks `nonce` at `at`.
+    fn handled(dedup: &mut Dedup, at: Instant, i: usize) {
+        assert!(matches!(dedup.observe(at, &nonce(i), 1), Seen::New), "{i}");
+        dedup.complete(&nonce(i), &ok());
+        dedup.acked(at, &nonce(i));
+    }
+
+    #[test]
+    fn a_steady_stream_beyond_the_capacity_keeps_the_recent_nonces() {
+        // One event a second on a healthy transport, 10 times the capacity within the window:
+        // the settled nonces make room, so every new one is remembered.
+        let mut dedup = Dedup::new(true, WINDOW, 40, false, SETTLE);
+        let t0 = start();
+        let at = |s: usize| t0 + Duration::from_secs(s as u64);
+        for i in 0..400 {
+            handled(&mut dedup, at(i), i);
+            assert!(dedup.len() <= 40);
+        }
+        // The last 40 are remembered (the ones younger than `settle` are at risk, the others
+        // settled but not needed yet); the oldest were forgotten to make room.
+        for i in 360..400 {
+            assert!(
+                matches!(dedup.observe(at(400), &nonce(i), 1), Seen::Done(_)),
+                "{i}"
+            );
+        }
+        match dedup.take_notice() {
+            Some(Notice::DedupFull {
+                unremembered: 0,
+                evicted,
+                ..
+            }) => assert!(evicted > 0),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn acks_lost_with_their_transport_are_never_evicted() {
+        let mut dedup = Dedup::new(true, WINDOW, 10, false, SETTLE);
+        let t0 = start();
+        for i in 0..10 {
+            handled(&mut dedup, t0, i);
+        }
+        // The transport dies 1 s after the acks: they may be lost.
+        dedup.transport_closed(t0 + Duration::from_secs(1));
+        let later = t0 + Duration::from_secs(100);
+        assert!(matches!(dedup.observe(later, &nonce(10), 2), Seen::New));
+        assert!(
+            matches!(dedup.observe(later, &nonce(10), 2), Seen::New),
+            "refused: not remembered"
+        );
+        for i in 0..10 {
+            assert!(
+                matches!(dedup.observe(later, &nonce(i), 2), Seen::Done(_)),
+                "{i}"
+            );
+        }
+    }
+
+    #[test]
+    fn acks_that_outlived_settle_on_their_transport_were_received() {
+        let mut dedup = Dedup::new(true, WINDOW, 10, false, SETTLE);
+        let t0 = start();
+        for i in 0..10 {
+            handled(&mut dedup, t0, i);
+        }
+        dedup.transport_closed(t0 + SETTLE);
+        let later = t0 + SETTLE + Duration::from_secs(1);
+        handled(&mut dedup, later, 10);
+        assert_eq!(dedup.len(), 10);
+        assert!(
+            matches!(dedup.observe(later, &nonce(0), 2), Seen::New),
+            "the oldest settled nonce made room"
+        );
+    }
+
+    #[test]
+    fn an_in_order_redelivery_passes_over_the_acks_it_skips() {
+        let mut dedup = Dedup::new(true, WINDOW, 10, false, SETTLE);
+        let t0 = start();
+        for i in 0..10 {
+            handled(&mut dedup, t0, i);
+        }
+        dedup.transport_closed(t0);
+        // The next transport redelivers 7: the server had the acks of 0..7.
+        let t1 = t0 + Duration::from_secs(1);
+        assert!(matches!(dedup.observe(t1, &nonce(7), 2), Seen::Done(_)));
+        dedup.acked(t1, &nonce(7));
+        for i in 10..17 {
+            handled(&mut dedup, t1, i);
+        }
+        for i in [7, 8, 9] {
+            assert!(
+                matches!(dedup.observe(t1, &nonce(i), 2), Seen::Done(_)),
+                "{i}: re-acked or still at risk"
+            );
+            dedup.acked(t1, &nonce(i));
+        }
+        assert!(matches!(dedup.observe(t1, &nonce(0), 2), Seen::New));
+        assert!(
+            matches!(dedup.observe(t1, &nonce(0), 2), Seen::New),
+            "full of at-risk nonces now: refused"
+        );
+    }
+
+    #[test]
+    fn pending_nonces_are_never_evicted() {
+        let mut dedup = Dedup::new(true, WINDOW, 2, false, SETTLE);
+        let t0 = start();
+        dedup.observe(t0, &nonce(0), 1);
+        dedup.observe(t0, &nonce(1), 1);
+        let later = t0 + Duration::from_secs(100);
+        dedup.observe(later, &nonce(2), 1);
+        assert!(matches!(dedup.observe(later, &nonce(0), 1), Seen::Pending));
+        assert!(matches!(dedup.observe(later, &nonce(1), 1), Seen::Pending));
+    }
+
+    #[test]
+    fn ack_references_stay_bounded_under_repeated_redeliveries() {
+        let mut dedup = Dedup::new(true, WINDOW, 4, false, SETTLE);
+        let t0 = start();
+        handled(&mut dedup, t0, 0);
+        for round in 0..10_000u64 {
+            let at = t0 + Duration::from_millis(round * 10);
+            assert!(matches!(dedup.observe(at, &nonce(0), 2), Seen::Done(_)));
+            dedup.acked(at, &nonce(0));
+            if round % 100 == 0 {
+                dedup.transport_closed(at);
+            }
+            assert!(
+                dedup.ack_refs() <= 2 * dedup.len() + 17 + 2_000,
+                "round {round}: {}",
+                dedup.ack_refs()
+            );
+        }
+    }
+
     #[test]
     fn a_redelivery_within_the_capacity_suppresses_everything() {
         let (suppressed, _) = redelivery(100, 90);
@@ -327,7 +652,7 @@ mod tests {
     fn the_bound_holds_for_interleaved_completions_and_repeated_redeliveries() {
         // Pending (unfinished) nonces are remembered too, and a second redelivery finds the
         // same set.
-        let mut dedup = Dedup::new(true, WINDOW, 10, false);
+        let mut dedup = Dedup::new(true, WINDOW, 10, false, SETTLE);
         let t0 = start();
         for i in 0..30 {
             assert!(matches!(dedup.observe(t0, &nonce(i), 1), Seen::New));
@@ -343,7 +668,7 @@ mod tests {
 
     #[test]
     fn a_full_memory_is_reported_at_most_once_a_minute_with_the_count() {
-        let mut dedup = Dedup::new(true, WINDOW, 2, false);
+        let mut dedup = Dedup::new(true, WINDOW, 2, false, SETTLE);
         let t0 = start();
         dedup.observe(t0, &nonce(0), 1);
         dedup.observe(t0, &nonce(1), 1);
@@ -354,7 +679,8 @@ mod tests {
             Some(Notice::DedupFull {
                 capacity: 2,
                 window: WINDOW,
-                unremembered: 1
+                unremembered: 1,
+                evicted: 0,
             })
         );
         for i in 3..8 {
@@ -367,14 +693,15 @@ mod tests {
             Some(Notice::DedupFull {
                 capacity: 2,
                 window: WINDOW,
-                unremembered: 6
+                unremembered: 6,
+                evicted: 0,
             })
         );
     }
 
     #[test]
     fn the_window_frees_slots_for_new_nonces() {
-        let mut dedup = Dedup::new(true, Duration::from_secs(60), 1, false);
+        let mut dedup = Dedup::new(true, Duration::from_secs(60), 1, false, SETTLE);
         let t0 = start();
         dedup.observe(t0, &nonce(0), 1);
         dedup.observe(t0, &nonce(1), 1);
@@ -388,7 +715,7 @@ mod tests {
     #[test]
     fn a_forgotten_nonce_frees_its_slot_and_a_new_sighting_gets_a_full_window() {
         let window = Duration::from_secs(60);
-        let mut dedup = Dedup::new(true, window, 2, false);
+        let mut dedup = Dedup::new(true, window, 2, false, SETTLE);
         let t0 = start();
         dedup.observe(t0, &nonce(0), 1);
         dedup.observe(t0, &nonce(1), 1);
@@ -411,7 +738,7 @@ mod tests {
 
     #[test]
     fn retry_errors_frees_the_slot_of_a_failed_nonce() {
-        let mut dedup = Dedup::new(true, WINDOW, 1, true);
+        let mut dedup = Dedup::new(true, WINDOW, 1, true, SETTLE);
         let t0 = start();
         dedup.observe(t0, &nonce(0), 1);
         let failed = AckCode {
@@ -430,7 +757,7 @@ mod tests {
 
     #[test]
     fn stale_slots_stay_bounded_under_forget_cycles() {
-        let mut dedup = Dedup::new(true, WINDOW, 4, false);
+        let mut dedup = Dedup::new(true, WINDOW, 4, false, SETTLE);
         let t0 = start();
         for round in 0..10_000 {
             let n = nonce(round % 3);
@@ -443,7 +770,7 @@ mod tests {
 
     #[test]
     fn a_done_nonce_is_not_forgotten() {
-        let mut dedup = Dedup::new(true, WINDOW, 4, false);
+        let mut dedup = Dedup::new(true, WINDOW, 4, false, SETTLE);
         let t0 = start();
         dedup.observe(t0, &nonce(0), 1);
         dedup.complete(&nonce(0), &ok());
@@ -453,7 +780,7 @@ mod tests {
 
     #[test]
     fn disabled_remembers_nothing() {
-        let mut dedup = Dedup::new(false, WINDOW, 4, false);
+        let mut dedup = Dedup::new(false, WINDOW, 4, false, SETTLE);
         let t0 = start();
         for _ in 0..3 {
             assert!(matches!(dedup.observe(t0, &nonce(0), 1), Seen::New));

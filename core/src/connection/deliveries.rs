@@ -18,7 +18,7 @@ pub(super) struct InFlight {
     /// The transport that carried the event (the only one its ack may go out on).
     pub(super) transport: u64,
     pub(super) nonce: String,
-    event_code: String,
+    pub(super) event_code: String,
     started: Instant,
 }
 

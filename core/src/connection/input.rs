@@ -15,6 +15,10 @@ pub enum Input<'a> {
     Text(&'a str),
     /// A binary message arrived (invalid on this protocol; counted and reported).
     Binary(&'a [u8]),
+    /// A text message arrived whose payload is not UTF-8 (the WebSocket layer refused to decode
+    /// it; the transport is still up). RFC 6455 §8.1 says to fail the connection: the core
+    /// answers with [`Action::Fail`](super::Action::Fail) and close code 1007.
+    InvalidText,
     /// A Ping arrived with this payload.
     Ping(&'a [u8]),
     /// A Pong arrived (proof of life only).

@@ -1,5 +1,7 @@
 //! The connection's dedup memory, opened to the rest of the crate (the webhook endpoint shares
-//! it: docs/protocol.md §11, one verify/decrypt/dedup path for both modes).
+//! it: docs/protocol.md §11, one verify/decrypt/dedup path for both modes). A response is the
+//! webhook's ack, and a webhook has no transport that could close under it: an answered nonce
+//! settles `settle` after its response (see the eviction policy in `dedup`).
 
 use std::time::{Duration, Instant};
 
@@ -32,8 +34,9 @@ impl NonceMemory {
         window: Duration,
         capacity: usize,
         retry_errors: bool,
+        settle: Duration,
     ) -> Self {
-        Self(Dedup::new(enabled, window, capacity, retry_errors))
+        Self(Dedup::new(enabled, window, capacity, retry_errors, settle))
     }
 
     /// Records `nonce`, seen by `waiter` at `now`.
@@ -41,16 +44,29 @@ impl NonceMemory {
         match self.0.observe(now, nonce, waiter) {
             Seen::New => Recall::New,
             Seen::Pending => Recall::Pending,
-            Seen::Done(ack) => Recall::Done {
-                code: ack.code,
-                msg: ack.msg,
-            },
+            Seen::Done(ack) => {
+                // Answered again now.
+                self.0.acked(now, nonce);
+                Recall::Done {
+                    code: ack.code,
+                    msg: ack.msg,
+                }
+            }
         }
     }
 
-    /// Stores the outcome of `nonce`; returns the waiters of its redeliveries.
-    pub(crate) fn complete(&mut self, nonce: &str, code: u16, msg: Option<String>) -> Vec<u64> {
-        self.0.complete(nonce, &AckCode { code, msg })
+    /// Stores the outcome of `nonce`, answered at `now`; returns the waiters of its
+    /// redeliveries.
+    pub(crate) fn complete(
+        &mut self,
+        now: Instant,
+        nonce: &str,
+        code: u16,
+        msg: Option<String>,
+    ) -> Vec<u64> {
+        let waiters = self.0.complete(nonce, &AckCode { code, msg });
+        self.0.acked(now, nonce);
+        waiters
     }
 
     /// Forgets a nonce that was taken but never delivered.

@@ -1,6 +1,7 @@
 //! Counters kept by a [`super::Endpoint`].
 
 use crate::codec::RejectKind;
+use crate::stats::Rejections;
 
 /// What a webhook endpoint has seen and answered since it was created. A plain copy, cheap to
 /// take with [`super::Endpoint::stats`].
@@ -25,8 +26,8 @@ pub struct WebhookStats {
     pub duplicates: u64,
     /// Deliveries that ran past the delivery budget (the platform expects 3 s).
     pub slow_deliveries: u64,
-    /// Bodies rejected as frames, by reason (index with [`RejectKind::index`]).
-    pub rejected: [u64; RejectKind::COUNT],
+    /// Bodies rejected as frames, by reason (one named field per [`RejectKind`]).
+    pub rejected: Rejections,
     /// Requests with another method than POST (405).
     pub method_not_allowed: u64,
     /// Requests with a non-JSON content type (415).
@@ -46,11 +47,11 @@ pub struct WebhookStats {
 impl WebhookStats {
     /// Bodies rejected for `kind`.
     pub fn rejected(&self, kind: RejectKind) -> u64 {
-        self.rejected[kind.index()]
+        self.rejected.get(kind)
     }
 
     /// Bodies rejected as frames, for any reason.
     pub fn rejected_total(&self) -> u64 {
-        self.rejected.iter().sum()
+        self.rejected.total()
     }
 }

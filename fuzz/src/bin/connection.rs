@@ -6,6 +6,7 @@
 //! - at most one ack per received copy of an event, on the transport that carried it, and none
 //!   when ACK mode is off;
 //! - `PauseReading` and `ResumeReading` alternate;
+//! - after `Fail` (a text frame that is not UTF-8), nothing is sent on that transport;
 //! - a call never sets a deadline in the past (`poll_timeout` is earlier than the connection's
 //!   now only when that deadline was already overdue), and after `handle_timeout(now)` it is
 //!   later than `now` (everything due has fired);
@@ -52,6 +53,8 @@ struct Harness<'f> {
     received: HashMap<(u64, &'f str), u32>,
     acks: HashMap<(u64, String), u32>,
     paused: bool,
+    /// The current transport was failed (`Action::Fail`).
+    failed: bool,
     stopped: bool,
     /// `poll_timeout` before the current operation.
     before: Option<Instant>,
@@ -78,8 +81,12 @@ impl<'f> Harness<'f> {
         while let Some(action) = self.conn.poll_action() {
             assert!(!self.stopped, "an action after Stopped: {action:?}");
             match action {
-                Action::Connect(_) => self.transport += 1,
+                Action::Connect(_) => {
+                    self.transport += 1;
+                    self.failed = false;
+                }
                 Action::Send(transmit) => {
+                    assert!(!self.failed, "a send after Fail: {transmit:?}");
                     if let Message::Ack { nonce, .. } = &transmit.message {
                         assert!(self.ack_mode, "an ack with ACK mode off");
                         let copies = self
@@ -114,6 +121,11 @@ impl<'f> Harness<'f> {
                 Action::ResumeReading => {
                     assert!(self.paused, "resumed without a pause");
                     self.paused = false;
+                }
+                Action::Fail(failure) => {
+                    assert!(!self.failed, "failed twice");
+                    assert_eq!(failure.code, 1007);
+                    self.failed = true;
                 }
                 Action::Close | Action::Disconnect => {}
                 Action::Notify(Notice::Stopped(_)) => self.stopped = true,
@@ -223,6 +235,7 @@ fn run(frames: &[(String, String)], trace: bool, data: &[u8]) {
         received: HashMap::new(),
         acks: HashMap::new(),
         paused: false,
+        failed: false,
         stopped: false,
         stale_by: None,
         before: None,
@@ -290,10 +303,10 @@ fn run(frames: &[(String, String)], trace: bool, data: &[u8]) {
             }
             9 => {
                 let payload = input.slice();
-                if input.bool() {
-                    h.input(Input::Pong(payload));
-                } else {
-                    h.input(Input::Binary(payload));
+                match input.u8() % 3 {
+                    0 => h.input(Input::Pong(payload)),
+                    1 => h.input(Input::Binary(payload)),
+                    _ => h.input(Input::InvalidText),
                 }
             }
             10 => {
