@@ -217,7 +217,9 @@ impl Driver {
         }
     }
 
-    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`].
+    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`]; one only
+    /// while a close is under way, so our close frame is written (in the next pass's
+    /// `poll_write`) before a read can meet the stream's end and drop the link.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..READ_BATCH {
@@ -225,6 +227,9 @@ impl Driver {
                 break;
             }
             progress = true;
+            if matches!(&self.link, Link::Up(up) if up.closing) {
+                break;
+            }
         }
         progress
     }
