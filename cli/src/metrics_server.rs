@@ -50,6 +50,9 @@ pub(crate) struct ClientMetricsArgs {
     pub(crate) health_grace: Duration,
 }
 
+/// How often the recorder's histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
 /// The running server; dropping it stops it.
 pub(crate) struct MetricsServer {
     addr: SocketAddr,
@@ -137,9 +140,16 @@ async fn serve(
     let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
         return;
     };
+    // The recorder holds histogram samples until an upkeep folds them into the buckets: keep
+    // that memory bounded between scrapes.
+    let mut upkeep = tokio::time::interval(UPKEEP_EVERY);
     loop {
         let stream = tokio::select! {
             _ = &mut stopped => return,
+            _ = upkeep.tick() => {
+                handle.run_upkeep();
+                continue;
+            }
             accepted = listener.accept() => match accepted {
                 Ok((stream, _)) => stream,
                 // E.g. out of file descriptors: wait a little rather than spin.
