@@ -186,8 +186,14 @@ impl Driver {
                     self.on_opened(attempt, result);
                 }
                 io = std::future::poll_fn(|cx| poll_io(&mut self.link, reading, cx)), if up => {
+                    // Only a message is followed by the ones already there: after a read error
+                    // (e.g. a text frame that is not UTF-8, which the core fails with a close
+                    // frame) the next select flushes that close frame first.
+                    let message = matches!(io, Io::Read(Some(Ok(_))));
                     self.on_io(io);
-                    self.read_ready();
+                    if message {
+                        self.read_ready();
+                    }
                 }
                 () = &mut sleep, if armed.is_some() => self.on_timeout(),
             }
@@ -247,7 +253,11 @@ impl Driver {
             let Some(next) = up.ws.next().now_or_never() else {
                 return;
             };
+            let message = matches!(next, Some(Ok(_)));
             self.on_io(Io::Read(next));
+            if !message {
+                return;
+            }
         }
     }
 
