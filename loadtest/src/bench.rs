@@ -38,6 +38,8 @@ pub(crate) enum RuntimeChoice {
     Smol,
     /// `open-event-blocking`.
     Blocking,
+    /// `open-event-blocking` with `inline_handlers(true)` (not part of `all`).
+    BlockingInline,
     /// Not the SDK: a minimal hand-written acker (one write per ack), for scale (not part of
     /// `all`).
     Baseline,
@@ -52,6 +54,7 @@ impl RuntimeChoice {
             Self::AsyncStd => vec![Runtime::AsyncStd],
             Self::Smol => vec![Runtime::Smol],
             Self::Blocking => vec![Runtime::Blocking],
+            Self::BlockingInline => vec![Runtime::BlockingInline],
             Self::Baseline => vec![Runtime::Baseline],
         }
     }

@@ -40,6 +40,8 @@ pub(crate) enum Runtime {
     Smol,
     /// `open-event-blocking` (an IO thread and a handler thread pool).
     Blocking,
+    /// `open-event-blocking` with `inline_handlers(true)`: the handler runs on the IO thread.
+    BlockingInline,
     /// Not the SDK: a minimal hand-written acker (see `baseline.rs`), for scale.
     Baseline,
 }
@@ -56,6 +58,7 @@ impl Runtime {
             Self::AsyncStd => "async-std",
             Self::Smol => "smol",
             Self::Blocking => "blocking",
+            Self::BlockingInline => "blocking-inline",
             Self::Baseline => "baseline",
         }
     }
@@ -597,13 +600,14 @@ impl RunningClient {
                 )?;
                 Ok(Self { handle, thread })
             }
-            Runtime::Blocking => {
+            Runtime::Blocking | Runtime::BlockingInline => {
                 let client = open_event_blocking::Client::builder(
                     hello.app_id.as_str(),
                     hello.app_secret.as_str(),
                 )
                 .endpoint(hello.url.as_str())
                 .seed(1)
+                .inline_handlers(runtime == Runtime::BlockingInline)
                 .handler(move |_event| {
                     handled.fetch_add(1, Ordering::Relaxed);
                     Ok::<(), std::convert::Infallible>(())

@@ -403,6 +403,27 @@ impl SoakClient {
                 let thread = spawn(Box::new(move || client.run().map_err(|e| e.to_string())))?;
                 Ok(Self { handle, thread })
             }
+            Runtime::BlockingInline => {
+                let client = open_event_blocking::Client::builder(
+                    hello.app_id.as_str(),
+                    hello.app_secret.as_str(),
+                )
+                .endpoint(hello.url.as_str())
+                .seed(1)
+                .reconnect_base(Duration::from_millis(1))
+                .reconnect_max(Duration::from_millis(20))
+                .stable_period(Duration::ZERO)
+                .inline_handlers(true)
+                .handler(move |event: Event| {
+                    tally.record(&event);
+                    Ok::<(), std::convert::Infallible>(())
+                })
+                .build()
+                .map_err(|e| e.to_string())?;
+                let handle = ClientHandle::Blocking(client.handle());
+                let thread = spawn(Box::new(move || client.run().map_err(|e| e.to_string())))?;
+                Ok(Self { handle, thread })
+            }
             Runtime::Baseline => Err("the baseline is not an SDK client".to_owned()),
         }
     }

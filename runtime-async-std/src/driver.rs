@@ -30,6 +30,7 @@ use open_event_core::connection::{
 use open_event_transport::drive::{self, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard};
 use tracing::Instrument;
+use tracing::instrument::Instrumented;
 
 use crate::connect::{Dialer, Ws};
 use crate::{Dispatcher, Handler};
@@ -37,6 +38,10 @@ use crate::{Dispatcher, Handler};
 /// How many loop turns one poll may take before it yields to the executor (so a flood of
 /// frames cannot starve other tasks on the same thread).
 const TURNS_PER_POLL: u32 = 64;
+
+/// The most messages read in one turn (those already buffered or on the socket): the handlers
+/// of a burst then run in the next turn together and their acks leave in one flush.
+const READ_BATCH: usize = 64;
 
 type BoxFuture<T> = Pin<Box<dyn Future<Output = T> + Send + 'static>>;
 
@@ -80,7 +85,7 @@ pub(crate) struct Driver {
     /// The stop request from the handles, and the snapshot published for them.
     status: Arc<StatusBoard>,
     /// Handlers running now; each yields its delivery's token and outcome.
-    handlers: FuturesUnordered<BoxFuture<(DeliveryToken, Outcome)>>,
+    handlers: FuturesUnordered<Running>,
     /// The one sleep, until `poll_timeout`.
     timer: Timer,
     /// The deadline `timer` is set to (`None`: not armed, or it fired).
@@ -212,8 +217,25 @@ impl Driver {
         }
     }
 
-    /// Reads one message (unless paused).
+    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`]; one only
+    /// while a close is under way, so our close frame is written (in the next pass's
+    /// `poll_write`) before a read can meet the stream's end and drop the link.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
+        let mut progress = false;
+        for _ in 0..READ_BATCH {
+            if !self.poll_read_one(cx) {
+                break;
+            }
+            progress = true;
+            if matches!(&self.link, Link::Up(up) if up.closing) {
+                break;
+            }
+        }
+        progress
+    }
+
+    /// Reads one message (unless paused).
+    fn poll_read_one(&mut self, cx: &mut Context<'_>) -> bool {
         let Link::Up(up) = &mut self.link else {
             return false;
         };
@@ -353,9 +375,10 @@ impl Driver {
                 let token = delivery.token;
                 let span = self.spans.event(&delivery.event);
                 let outcome = span.in_scope(|| self.dispatcher.handle(delivery.event));
-                self.handlers.push(Box::pin(
-                    async move { (token, outcome.await) }.instrument(span),
-                ));
+                self.handlers.push(Running {
+                    token,
+                    outcome: outcome.instrument(span),
+                });
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => self.paused = false,
@@ -403,6 +426,22 @@ impl Driver {
     /// Drops the transport at once: abandons a connect attempt, or closes the socket.
     fn drop_link(&mut self) {
         self.link = Link::Down;
+    }
+}
+
+/// A running handler with its delivery's token (no second box around the handler's future).
+struct Running {
+    token: DeliveryToken,
+    /// The handler's future, polled in the event's span.
+    outcome: Instrumented<BoxFuture<Outcome>>,
+}
+
+impl Future for Running {
+    type Output = (DeliveryToken, Outcome);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
+        Poll::Ready((self.token, outcome))
     }
 }
 

@@ -12,8 +12,10 @@
 //! 1. a stop request (the handle's flag) becomes `Connection::close`;
 //! 2. socket work: a write that could not be flushed is retried, then, while reading is allowed
 //!    (not paused, or our close frame is out), messages are read until the socket has nothing
-//!    more (`WouldBlock`) or [`READ_BATCH`] were read; after each message the outcomes already
-//!    back from the workers are completed;
+//!    more (`WouldBlock`) or [`READ_BATCH`] were read; after each message the handlers it
+//!    delivered are started (on the IO thread itself with `inline_handlers`, while
+//!    [`drive::Inline`] allows; on a worker otherwise) and the outcomes already back from the
+//!    workers are completed;
 //! 3. the inbox is emptied and everything written is flushed (`Input::Sent` once it is out);
 //! 4. the thread waits in `Poll::poll` as above (not at all if a batch was cut short);
 //! 5. `handle_timeout`, then the state and stats are published for the handle.
@@ -26,6 +28,7 @@
 //! that met a full socket buffer is retried when the socket reports it is writable again; the
 //! core's `write_timeout` bounds how long that may take.
 
+use std::collections::VecDeque;
 use std::io;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,18 +38,18 @@ use std::time::{Duration, Instant};
 use mio::{Events, Interest, Poll, Token, Waker};
 use open_event_core::config::Config;
 use open_event_core::connection::{
-    Action, CloseInfo, ConnectRequest, Connection, DeliveryToken, Input, Message, OpenError,
-    Outcome, SendId, Transmit,
+    Action, CloseInfo, ConnectRequest, Connection, Delivery, DeliveryToken, Input, Message,
+    OpenError, Outcome, SendId, Transmit,
 };
-use open_event_transport::drive::{self, PeerClose, Spans};
+use open_event_transport::drive::{self, Inline, PeerClose, Spans};
 use open_event_transport::{Notifier, Prepared, RunError, StatusBoard, io_open_error};
 use tungstenite::WebSocket;
 
-use crate::Handler;
 use crate::connect::{Attempt, Dialer};
 use crate::mailbox::{Inbox, Mail, Mailbox};
 use crate::pool::Pool;
 use crate::stream::{Stream, is_retry};
+use crate::{Dispatcher, Handler};
 
 /// The longest the IO thread waits in one turn: it bounds how late a stop request is noticed.
 /// Everything else (socket, handler outcomes, connect results, the core's timers) wakes the
@@ -90,7 +93,7 @@ struct Up {
     /// Messages tungstenite's write buffer had no room for (`WriteBufferFull`): not an error,
     /// only "not flushed yet". Written, in order, once a flush made room; the core's write
     /// timer alone declares the connection dead.
-    held: std::collections::VecDeque<tungstenite::Message>,
+    held: VecDeque<tungstenite::Message>,
     /// Our close frame is queued or out: read even while reading is paused, to see the reply.
     closing: bool,
     /// A read may find a message: set by every socket event (and when the WebSocket opens or
@@ -122,6 +125,14 @@ pub(crate) struct Driver {
     mailbox: Mailbox,
     /// The worker threads that run the handlers.
     pool: Pool,
+    /// The handlers, for the ones run on the IO thread.
+    dispatcher: Arc<Dispatcher>,
+    /// `inline_handlers`: whether (and while [`Inline`] allows) a handler runs on the IO
+    /// thread; `None`: every handler runs on a worker.
+    inline: Option<Inline>,
+    /// Delivered events whose handler runs inline, not started yet (`start_handlers`), with
+    /// their spans.
+    fresh: VecDeque<(Delivery, tracing::Span)>,
     /// The client's, the current connection's and each handler's `tracing` span.
     spans: Spans,
 }
@@ -130,8 +141,9 @@ impl Driver {
     pub(crate) fn new(prepared: Prepared<Handler>) -> Self {
         tracing::debug!(target: "open_event", seed = prepared.seed, "starting the event connection");
         let (mailbox, inbox) = Inbox::new();
+        let dispatcher = Arc::new(prepared.dispatcher);
         let pool = Pool::new(
-            Arc::new(prepared.dispatcher),
+            Arc::clone(&dispatcher),
             mailbox.clone(),
             prepared.config.max_in_flight(),
         );
@@ -150,8 +162,17 @@ impl Driver {
             inbox,
             mailbox,
             pool,
+            dispatcher,
+            inline: None,
+            fresh: VecDeque::new(),
             spans,
         }
+    }
+
+    /// Runs handlers on the IO thread (see `ClientBuilder::inline_handlers`).
+    pub(crate) fn inline_handlers(mut self, on: bool) -> Self {
+        self.inline = on.then(Inline::default);
+        self
     }
 
     /// Runs until the connection stops; `Ok(())` after a requested stop.
@@ -188,6 +209,7 @@ impl Driver {
         // The last emptying before the wait: every outcome posted from here on wakes it.
         self.inbox.lower_bell();
         self.take_inbox();
+        self.start_handlers();
         self.flush();
         if self.conn.is_stopped() {
             return;
@@ -199,13 +221,33 @@ impl Driver {
     /// allowed, at most [`READ_BATCH`] of them.
     fn pump(&mut self) {
         self.flush();
+        self.start_handlers();
         for _ in 0..READ_BATCH {
             if !self.may_read() {
                 return;
             }
             self.read();
+            self.start_handlers();
             // Outcomes that came back meanwhile: ack them with this batch, not after it.
             self.take_inbox();
+        }
+    }
+
+    /// Runs the handlers of the deliveries kept for the IO thread, in delivery order, each
+    /// timed by [`Inline`] (one that ran long sends the next deliveries to the workers).
+    fn start_handlers(&mut self) {
+        while self.inline.is_some()
+            && let Some((Delivery { token, event }, span)) = self.fresh.pop_front()
+        {
+            let started = Instant::now();
+            // `handle` catches a panicking handler and returns an error outcome.
+            let outcome = span.in_scope(|| self.dispatcher.handle(event));
+            if let Some(inline) = &mut self.inline {
+                inline.ran(started.elapsed());
+            }
+            // May deliver more (the backlog): they join `fresh` or go to a worker.
+            drive::complete(&mut self.conn, Instant::now(), token, outcome);
+            self.drain();
         }
     }
 
@@ -368,7 +410,7 @@ impl Driver {
                     peer: PeerClose::default(),
                     unflushed: false,
                     unconfirmed: None,
-                    held: std::collections::VecDeque::new(),
+                    held: VecDeque::new(),
                     closing: false,
                     // tungstenite may hold messages that came with the handshake.
                     readable: true,
@@ -451,7 +493,11 @@ impl Driver {
             Action::Deliver(delivery) => {
                 drive::delivered(&delivery);
                 let span = self.spans.event(&delivery.event);
-                self.pool.submit(delivery, span);
+                if self.inline.as_mut().is_some_and(Inline::allowed) {
+                    self.fresh.push_back((delivery, span));
+                } else {
+                    self.pool.submit(delivery, span);
+                }
             }
             Action::PauseReading => self.paused = true,
             Action::ResumeReading => {

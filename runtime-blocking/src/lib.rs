@@ -209,6 +209,7 @@ pub type Dispatcher = open_event_core::dispatcher::Dispatcher<Handler>;
 #[derive(Debug)]
 pub struct Client {
     prepared: Prepared<Handler>,
+    inline: bool,
 }
 
 impl Client {
@@ -216,6 +217,7 @@ impl Client {
     pub fn builder(app_id: impl Into<String>, app_secret: impl Into<AppSecret>) -> ClientBuilder {
         ClientBuilder {
             options: ClientOptions::new(app_id, app_secret),
+            inline: false,
         }
     }
 
@@ -233,7 +235,9 @@ impl Client {
     /// it stopped for good: the handshake was rejected (401/403), the connection was replaced by
     /// a newer one, `max_retries` ran out, or the connection was lost with auto reconnect off.
     pub fn run(self) -> Result<(), RunError> {
-        Driver::new(self.prepared).run()
+        Driver::new(self.prepared)
+            .inline_handlers(self.inline)
+            .run()
     }
 }
 
@@ -242,12 +246,35 @@ impl Client {
 #[derive(Debug)]
 pub struct ClientBuilder {
     options: ClientOptions<Handler>,
+    inline: bool,
 }
 
 impl ClientBuilder {
     open_event_transport::delegate_client_setters!(
         options; dispatcher: Dispatcher, handler: blocking
     );
+
+    /// Runs each handler on the IO thread instead of a worker (default `false`): for handlers
+    /// that are quick and never block (a counter, a channel send, an append to a file). No
+    /// thread hand-off per event, and the acks of a burst leave together.
+    ///
+    /// While a handler runs there, nothing else happens on the connection (no reads, pongs,
+    /// acks or timers), so never block in it. A run that takes longer than 500 µs sends the
+    /// next 1 000 deliveries to the workers, then running on the IO thread is tried again.
+    ///
+    /// ```
+    /// let client = open_event_blocking::Client::builder("AK20240101TEST", "secret")
+    ///     .handler(|event| Ok::<(), std::io::Error>(println!("{}", event.nonce)))
+    ///     .inline_handlers(true)
+    ///     .build()?;
+    /// # let _ = client;
+    /// # Ok::<(), open_event_blocking::BuildError>(())
+    /// ```
+    #[must_use]
+    pub fn inline_handlers(mut self, on: bool) -> Self {
+        self.inline = on;
+        self
+    }
 
     /// A builder with every setting from the `OPEN_EVENT_*` environment variables:
     /// `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET`, `OPEN_EVENT_ENDPOINT` and one variable per
@@ -272,6 +299,7 @@ impl ClientBuilder {
     pub fn from_env() -> Result<Self, BuildError> {
         Ok(Self {
             options: ClientOptions::from_env()?,
+            inline: false,
         })
     }
 
@@ -292,6 +320,7 @@ impl ClientBuilder {
     pub fn from_config_file(path: impl AsRef<std::path::Path>) -> Result<Self, BuildError> {
         Ok(Self {
             options: ClientOptions::from_config_file(path)?,
+            inline: false,
         })
     }
 
@@ -305,6 +334,7 @@ impl ClientBuilder {
     pub fn build(self) -> Result<Client, BuildError> {
         Ok(Client {
             prepared: self.options.prepare()?,
+            inline: self.inline,
         })
     }
 }
