@@ -186,14 +186,8 @@ impl Driver {
                     self.on_opened(attempt, result);
                 }
                 io = std::future::poll_fn(|cx| poll_io(&mut self.link, reading, cx)), if up => {
-                    // Only a message is followed by the ones already there: after a read error
-                    // (e.g. a text frame that is not UTF-8, which the core fails with a close
-                    // frame) the next select flushes that close frame first.
-                    let message = matches!(io, Io::Read(Some(Ok(_))));
                     self.on_io(io);
-                    if message {
-                        self.read_ready();
-                    }
+                    self.read_ready();
                 }
                 () = &mut sleep, if armed.is_some() => self.on_timeout(),
             }
@@ -255,11 +249,7 @@ impl Driver {
             let Some(next) = up.ws.next().now_or_never() else {
                 return;
             };
-            let message = matches!(next, Some(Ok(_)));
             self.on_io(Io::Read(next));
-            if !message {
-                return;
-            }
         }
     }
 
