@@ -97,6 +97,10 @@ const LISTEN_HELP: &str = "\
 Credentials: --app-id/--app-secret, else OPEN_EVENT_APP_ID/OPEN_EVENT_APP_SECRET, else
 APP_ID/APP_SECRET, else a hidden prompt when stdin is a terminal. The endpoint: --endpoint
 or --base-url, else OPEN_EVENT_ENDPOINT, else wss://openapi.wps.cn/v7/event/ws.
+Every setting likewise: the flag, else its OPEN_EVENT_* variable (OPEN_EVENT_PONG_TIMEOUT=45s),
+else the --config FILE (TOML, one key per setting: pong_timeout = \"45s\"; [headers] and
+[query] tables), else the default. --header NAME:VALUE and --query NAME=VALUE add to the
+handshake (the query is signed with the request URI).
 
 --events patterns are checked against the event codes openevent knows: one that matches
 none of them and looks like a typo (`kso.app_chat` for `kso.app_chat.*`) gets a warning
@@ -127,6 +131,7 @@ Examples:
   openevent listen --events 'kso.app_chat.*' --events kso.xz.app.group_chat.delete
   openevent listen --exec './handle-event.sh' --exec-timeout 10s --quiet
   OPEN_EVENT_ENDPOINT=ws://127.0.0.1:7000/v7/event/ws openevent listen
+  openevent listen --config /etc/openevent.toml --header 'X-Tenant: t1' --query region=cn
   openevent listen --json --output events.ndjson --max-events 100
   openevent listen --endpoint ws://127.0.0.1:7000/v7/event/ws --runtime blocking
 
