@@ -96,6 +96,7 @@ impl Webhook {
             config: Config::builder(app_id, app_secret),
             limits: Ok(Limits::default()),
             dispatcher: None,
+            ignore_all: false,
             path: None,
             header_timeout: Duration::from_secs(10),
             body_timeout: Duration::from_secs(10),
@@ -180,6 +181,7 @@ pub struct WebhookBuilder {
     config: ConfigBuilder,
     limits: Result<Limits, LimitError>,
     dispatcher: Option<Dispatcher>,
+    ignore_all: bool,
     path: Option<String>,
     header_timeout: Duration,
     body_timeout: Duration,
@@ -199,9 +201,17 @@ impl WebhookBuilder {
     }
 
     /// Routes events with `dispatcher` (the same one an `open-event-tokio` client takes).
-    /// Without one, every event is answered 200 and counted as unhandled.
+    /// Events no route takes are answered 200 and counted as unhandled.
     pub fn dispatcher(mut self, dispatcher: Dispatcher) -> Self {
         self.dispatcher = Some(dispatcher);
+        self
+    }
+
+    /// Answers every event that no handler takes with 200, on purpose, without handling it
+    /// (counted as unhandled). Without this, `build` refuses a webhook that has no handler and
+    /// no dispatcher route ([`BuildError::NoHandler`]), as the long-connection clients do.
+    pub fn ignore_all(mut self) -> Self {
+        self.ignore_all = true;
         self
     }
 
@@ -286,6 +296,9 @@ impl WebhookBuilder {
     /// # Errors
     /// [`BuildError`] naming the first bad value.
     pub fn build(self) -> Result<Webhook, BuildError> {
+        if !self.ignore_all && self.dispatcher.as_ref().is_none_or(Dispatcher::is_empty) {
+            return Err(BuildError::NoHandler);
+        }
         let config = Arc::new(self.config.build()?);
         let limits = self.limits?;
         for (name, value) in [
@@ -318,6 +331,14 @@ pub enum BuildError {
     /// A body or retry limit.
     #[error(transparent)]
     Limit(#[from] LimitError),
+    /// Neither a handler nor a dispatcher with a route or a fallback was set: every event
+    /// would be answered 200 without being handled (and never delivered again).
+    #[error(
+        "no handler: every event would be answered 200 without being handled; add \
+         `.handler(...)` or `.dispatcher(...)` (with at least one route or a fallback) to the \
+         webhook builder, or call `.ignore_all()` to answer every event unhandled on purpose"
+    )]
+    NoHandler,
     /// A read timeout.
     #[error("webhook {name} {value:?} is out of range: use 1 ms to 10 min (default 10 s)")]
     Timeout {

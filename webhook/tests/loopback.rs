@@ -145,10 +145,10 @@ async fn tampered_wrong_key_and_bad_padding_are_refused_without_a_handler_run() 
         // The wrong-secret vector is genuine for its sender but verified with another secret:
         // post it to a webhook of that other secret.
         let answer = if name == "wrong-secret" {
-            let other_running = start(Webhook::builder(
-                APP_ID,
-                vector["app_secret"].as_str().unwrap().to_owned(),
-            ))
+            let other_running = start(
+                Webhook::builder(APP_ID, vector["app_secret"].as_str().unwrap().to_owned())
+                    .ignore_all(),
+            )
             .await;
             let mut other_pusher = other_running.pusher(fast());
             let answer = other_pusher
@@ -425,4 +425,30 @@ async fn mounted_in_an_axum_router() {
     assert_eq!(seen.lock().unwrap().len(), 1);
     assert_eq!(handle.stats().events_delivered, 1);
     server.abort();
+}
+
+#[test]
+fn a_webhook_without_any_handler_is_refused_unless_ignore_all() {
+    let Err(err) = Webhook::builder(APP_ID, SECRET).build() else {
+        panic!("a webhook without a handler was built");
+    };
+    assert!(
+        matches!(err, open_event_webhook::BuildError::NoHandler),
+        "{err}"
+    );
+    let text = err.to_string();
+    for fix in [".handler(...)", ".dispatcher(...)", ".ignore_all()"] {
+        assert!(text.contains(fix), "{text}");
+    }
+    let empty = Webhook::builder(APP_ID, SECRET).dispatcher(open_event_webhook::Dispatcher::new());
+    assert!(matches!(
+        empty.build(),
+        Err(open_event_webhook::BuildError::NoHandler)
+    ));
+    assert!(
+        Webhook::builder(APP_ID, SECRET)
+            .ignore_all()
+            .build()
+            .is_ok()
+    );
 }
