@@ -260,6 +260,16 @@ pub(crate) struct ConnectionArgs {
     #[arg(long, value_name = "URL", conflicts_with = "endpoint")]
     pub(crate) base_url: Option<String>,
 
+    /// Add a header to the WebSocket handshake (repeatable). The headers the signed handshake
+    /// owns (Host, Upgrade, Sec-WebSocket-*, Authorization, X-Kso-*, X-Ack-Mode, ...) are refused.
+    #[arg(long, value_name = "NAME:VALUE", value_parser = crate::client_settings::header_flag)]
+    pub(crate) header: Vec<(String, String)>,
+
+    /// Add a query parameter to the endpoint URL (repeatable); it is signed with the rest of the
+    /// request URI.
+    #[arg(long, value_name = "NAME=VALUE", value_parser = crate::client_settings::query_flag)]
+    pub(crate) query: Vec<(String, String)>,
+
     /// Also trust the CA certificates in this PEM file (repeatable).
     #[arg(long, value_name = "PEM")]
     pub(crate) ca_file: Vec<PathBuf>,

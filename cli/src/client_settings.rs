@@ -50,12 +50,36 @@ pub(crate) fn take_credentials(
     Ok(credentials)
 }
 
+/// `--header NAME:VALUE` (spaces around the value are dropped).
+pub(crate) fn header_flag(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((name, value)) if !name.trim().is_empty() => {
+            Ok((name.trim().to_owned(), value.trim().to_owned()))
+        }
+        _ => Err(format!(
+            "`{text}` is not NAME:VALUE, e.g. --header 'X-Tenant: t1'"
+        )),
+    }
+}
+
+/// `--query NAME=VALUE` (the value may be empty; it is percent-encoded when sent).
+pub(crate) fn query_flag(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((name, value)) if !name.is_empty() => Ok((name.to_owned(), value.to_owned())),
+        _ => Err(format!(
+            "`{text}` is not NAME=VALUE, e.g. --query region=cn"
+        )),
+    }
+}
+
 /// The settings the flags set (a flag left out sets nothing).
 pub(crate) fn from_flags(c: &ConnectionArgs) -> Settings {
     let on = |flag: bool, value: bool| flag.then_some(value);
     let mut s = Settings::default();
     s.endpoint.clone_from(&c.endpoint);
     s.base_url.clone_from(&c.base_url);
+    s.headers.clone_from(&c.header);
+    s.query.clone_from(&c.query);
     s.ca_file.clone_from(&c.ca_file);
     s.native_roots = on(c.native_roots, true);
     s.danger_accept_invalid_certs = on(c.insecure, true);
@@ -149,6 +173,10 @@ mod tests {
             "15",
             "--no-dedup",
             "--dedup-retry-errors",
+            "--header",
+            "X-Tenant: t1",
+            "--query",
+            "region=cn",
         ]);
         let s = from_flags(&c);
         for key in Settings::KEYS {
@@ -159,5 +187,19 @@ mod tests {
         assert_eq!(s.max_retries, Some(Some(4)));
         assert_eq!(s.pong_timeout, Some(Duration::from_secs(9)));
         assert!(!from_flags(&listen(&[])).is_set("ack_mode"));
+        assert_eq!(s.headers, [("X-Tenant".to_owned(), "t1".to_owned())]);
+        assert_eq!(s.query, [("region".to_owned(), "cn".to_owned())]);
+    }
+
+    #[test]
+    fn header_and_query_flags_need_their_separator() {
+        assert_eq!(
+            header_flag("X-A:b:c"),
+            Ok(("X-A".to_owned(), "b:c".to_owned()))
+        );
+        assert!(header_flag("X-A").unwrap_err().contains("NAME:VALUE"));
+        assert!(header_flag(":v").is_err());
+        assert_eq!(query_flag("a="), Ok(("a".to_owned(), String::new())));
+        assert!(query_flag("a").unwrap_err().contains("NAME=VALUE"));
     }
 }

@@ -5,7 +5,7 @@
 
 use std::ffi::OsString;
 
-use open_event_core::config::env::{APP_ID_VARS, APP_SECRET_VARS};
+use open_event_core::config::env::{APP_ID_VARS, APP_SECRET_VARS, misspelled};
 use open_event_core::config::{Settings, SettingsError, SettingsErrorKind};
 
 use crate::failure::{Exit, Failure};
@@ -14,6 +14,14 @@ use crate::failure::{Exit, Failure};
 /// value is reported with the variable's name, its value and the form expected.
 pub(crate) fn settings_under(flags: &Settings) -> Result<Settings, Failure> {
     Settings::from_vars_under(std::env::vars_os(), flags).map_err(|err| failure(&err))
+}
+
+/// A warning per `OPEN_EVENT_*` variable that looks like a misspelled setting (it is ignored).
+pub(crate) fn misspelled_warnings() -> Vec<String> {
+    misspelled(std::env::vars_os().map(|(name, _)| name))
+        .into_iter()
+        .map(|(var, meant)| format!("{var} is not a setting and is ignored; did you mean {meant}?"))
+        .collect()
 }
 
 /// Only the app id and secret from the environment, for the commands that need nothing else

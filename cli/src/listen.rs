@@ -12,6 +12,7 @@ use open_event_core::stats::Stats;
 use crate::args::{ListenArgs, RuntimeKind};
 use crate::client_settings;
 use crate::credentials::Prompt;
+use crate::environment;
 use crate::failure::{Failure, cause_hint};
 use crate::flag_hints;
 use crate::handling::{self, EventHandling};
@@ -38,6 +39,9 @@ pub(crate) fn run(args: &ListenArgs, no_color: bool) -> Result<(), Failure> {
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
+    }
+    for warning in environment::misspelled_warnings() {
+        status.warn(&warning);
     }
     if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(

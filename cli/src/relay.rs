@@ -16,6 +16,7 @@ use crate::args::{ConnectionArgs, CredentialArgs};
 use crate::client_settings;
 use crate::credentials::Prompt;
 use crate::duration;
+use crate::environment;
 use crate::failure::Failure;
 use crate::listen::Status;
 use crate::metrics_server::{ClientMetricsArgs, MetricsServer};
@@ -163,6 +164,9 @@ fn relay(
     {
         let status = status.clone();
         install_signals(Arc::clone(&stopper), move |text| status.info(text))?;
+    }
+    for warning in environment::misspelled_warnings() {
+        status.warn(&warning);
     }
     if settings.danger_accept_invalid_certs == Some(true) {
         status.warn(

@@ -7,7 +7,7 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{closed_port, openevent, run, temp_path};
+use common::{TestEmulator, closed_port, event, openevent, run, temp_path};
 
 const LIMIT: Duration = Duration::from_secs(20);
 
@@ -27,9 +27,18 @@ fn variables_set_the_client_and_a_flag_wins_over_its_variable() {
     // OPEN_EVENT_MAX_RETRIES=0 gives up after the first failure: without it the client would
     // retry until the deadline.
     let (mut cmd, url) = listen_nowhere();
-    let finished = run(cmd.env("OPEN_EVENT_MAX_RETRIES", "0"), LIMIT);
+    let finished = run(
+        cmd.env("OPEN_EVENT_MAX_RETRIES", "0")
+            .env("OPEN_EVENT_PONG_TIMOUT", "5s"),
+        LIMIT,
+    );
     assert_eq!(finished.code(), Some(2), "{}", finished.dump());
-    finished.assert_stderr_has(&[&format!("connecting to {url}"), "1 attempt"]);
+    finished.assert_stderr_has(&[
+        &format!("connecting to {url}"),
+        "1 attempt",
+        "warning: OPEN_EVENT_PONG_TIMOUT is not a setting and is ignored; did you mean \
+         OPEN_EVENT_PONG_TIMEOUT?",
+    ]);
 
     // A flag wins: --max-retries 1 makes two attempts.
     let (mut cmd, _) = listen_nowhere();
@@ -158,4 +167,57 @@ fn an_unknown_key_or_a_wrong_type_is_named_with_its_line_before_connecting() {
     assert_eq!(finished.code(), Some(3), "{}", finished.dump());
     finished.assert_stderr_has(&["cannot read config file /nonexistent/openevent.toml"]);
     std::fs::remove_file(path).unwrap();
+}
+
+#[test]
+fn header_and_query_flags_reach_the_server_and_the_signature_covers_the_query() {
+    let emu = TestEmulator::start();
+    emu.push(event("kso.app_chat", "create", r#"{"chat_id":"c1"}"#));
+    let finished = run(
+        openevent()
+            .args(["listen", "--json", "--max-events", "1"])
+            .args(emu.client_args())
+            .args(["--header", "X-Tenant: t1", "--query", "region=cn"]),
+        LIMIT,
+    );
+    assert_eq!(finished.code(), Some(0), "{}", finished.dump());
+    let report = emu.report();
+    let handshake = &report.handshakes[0];
+    assert!(handshake.is_accepted(), "{:?}", handshake.result);
+    assert_eq!(handshake.path_and_query, "/v7/event/ws?region=cn");
+    assert!(
+        handshake
+            .headers
+            .iter()
+            .any(|(n, v)| n.eq_ignore_ascii_case("x-tenant") && v == "t1"),
+        "{:?}",
+        handshake.headers
+    );
+    finished.assert_stderr_has(&[&format!("connecting to {}?region=cn", emu.url())]);
+}
+
+#[test]
+fn a_header_the_signed_handshake_owns_is_refused_before_connecting() {
+    let (mut cmd, _) = listen_nowhere();
+    let finished = run(cmd.args(["--header", "X-Kso-Date: yesterday"]), LIMIT);
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&[
+        "invalid --header: `X-Kso-Date` is set by the signed handshake and cannot be overridden",
+    ]);
+    assert!(
+        !finished.stderr.contains("connected"),
+        "{}",
+        finished.dump()
+    );
+
+    let (mut cmd, _) = listen_nowhere();
+    let finished = run(cmd.args(["--header", "no-colon"]), LIMIT);
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&["`no-colon` is not NAME:VALUE"]);
+
+    let (path, _) = config_file("[headers]\nHost = \"evil.example\"\n");
+    let finished = run(&mut listen_with(&path), LIMIT);
+    assert_eq!(finished.code(), Some(3), "{}", finished.dump());
+    finished.assert_stderr_has(&["`Host` is set by the signed handshake"]);
+    std::fs::remove_file(&path).unwrap();
 }

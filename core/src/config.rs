@@ -209,6 +209,7 @@ macro_rules! define_config {
         pub struct Config {
             credentials: Credentials,
             endpoint: Uri,
+            headers: Vec<(String, String)>,
             $($(#[$get])* $name: $ty,)*
         }
 
@@ -226,9 +227,15 @@ macro_rules! define_config {
                 &self.credentials
             }
 
-            /// The full WebSocket endpoint URL.
+            /// The full WebSocket endpoint URL, with the query parameters of
+            /// [`ConfigBuilder::query`] (part of the signed request URI).
             pub fn endpoint(&self) -> &Uri {
                 &self.endpoint
+            }
+
+            /// The extra handshake headers of [`ConfigBuilder::header`], in the order set.
+            pub fn headers(&self) -> &[(String, String)] {
+                &self.headers
             }
 
             $(
@@ -244,6 +251,11 @@ macro_rules! define_config {
                 f.debug_struct("Config")
                     .field("credentials", &self.credentials)
                     .field("endpoint", &self.endpoint.to_string())
+                    // Values may carry tokens (a gateway's): only the names are shown.
+                    .field(
+                        "headers",
+                        &self.headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+                    )
                     $(.field(stringify!($name), &self.$name))*
                     .finish()
             }
@@ -254,9 +266,11 @@ macro_rules! define_config {
             pub fn new(credentials: Credentials) -> Self {
                 Self {
                     endpoint: EndpointChoice::Default,
+                    query: Vec::new(),
                     config: Config {
                         credentials,
                         endpoint: Uri::from_static(DEFAULT_ENDPOINT),
+                        headers: Vec::new(),
                         $($name: $default,)*
                     },
                 }
@@ -276,6 +290,27 @@ macro_rules! define_config {
         self
     }
 
+    /// Adds a header to the WebSocket handshake (e.g. for a gateway in front of a private
+    /// deployment). May be called more than once, also with the same name. The headers the
+    /// signed handshake owns cannot be set: `Host`, `Connection`, `Upgrade`,
+    /// `Sec-WebSocket-*`, `Authorization`, `Content-Type`, `Content-Length`,
+    /// `Transfer-Encoding`, `X-Kso-*` and `X-Ack-Mode` are refused by [`ConfigBuilder::build`]
+    /// (field `header`), as are names and values HTTP does not allow. `Debug` shows the names
+    /// only.
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.config.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// Adds a query parameter to the endpoint URL, after those it already has: `name=value`,
+    /// both percent-encoded. It is part of the request URI that KSO-1 signs, so the server
+    /// verifies it with the rest. May be called more than once. An empty name is refused by
+    /// [`ConfigBuilder::build`] (field `query`).
+    pub fn query(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.query.push((name.into(), value.into()));
+        self
+    }
+
             $(
                 $(#[$set])*
                 pub fn $name(mut self, value: $ty) -> Self {
@@ -292,6 +327,7 @@ macro_rules! define_config {
             pub fn build(self) -> Result<Config, ConfigError> {
                 let Self {
                     endpoint,
+                    query,
                     config: mut c,
                 } = self;
                 check_app_id(c.credentials.app_id())?;
@@ -302,7 +338,8 @@ macro_rules! define_config {
                         "the app secret shown with your app id on the WPS open platform console",
                     ));
                 }
-                c.endpoint = parse_endpoint(endpoint)?;
+                c.endpoint = with_query(parse_endpoint(endpoint)?, &query)?;
+                c.headers.iter().try_for_each(|(name, value)| check_header(name, value))?;
                 $($(
                     let range = bounds(&c, $range);
                     $check(stringify!($name), c.$name, range)?;
@@ -320,6 +357,8 @@ __config_settings!({ define_config });
 #[derive(Clone, Debug)]
 pub struct ConfigBuilder {
     endpoint: EndpointChoice,
+    /// Query parameters appended to the endpoint by `build`.
+    query: Vec<(String, String)>,
     config: Config,
 }
 
@@ -444,6 +483,96 @@ fn parse_endpoint(choice: EndpointChoice) -> Result<Uri, ConfigError> {
     Ok(uri)
 }
 
+/// Headers the signed handshake sets itself (compared case-insensitively); names starting
+/// with one of [`OWNED_HEADER_PREFIXES`] too.
+const OWNED_HEADERS: [&str; 9] = [
+    "host",
+    "connection",
+    "upgrade",
+    "authorization",
+    "content-type",
+    "content-length",
+    "transfer-encoding",
+    "x-ack-mode",
+    "user-agent",
+];
+
+/// Prefixes of header names the signed handshake owns.
+const OWNED_HEADER_PREFIXES: [&str; 2] = ["x-kso-", "sec-websocket-"];
+
+const HEADER_ALLOWED: &str = "a header the signed handshake does not set itself (not Host, \
+    Connection, Upgrade, Sec-WebSocket-*, Authorization, Content-Type, Content-Length, \
+    Transfer-Encoding, User-Agent, X-Kso-* or X-Ack-Mode), with a name of letters, digits and \
+    `-` and a value of printable ASCII";
+
+fn check_header(name: &str, value: &str) -> Result<(), ConfigError> {
+    let lower = name.to_ascii_lowercase();
+    if OWNED_HEADERS.contains(&lower.as_str())
+        || OWNED_HEADER_PREFIXES.iter().any(|p| lower.starts_with(p))
+    {
+        return Err(ConfigError::new(
+            "header",
+            format!("`{name}` is set by the signed handshake and cannot be overridden"),
+            HEADER_ALLOWED,
+        ));
+    }
+    let token = |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-.^_`|~".contains(c);
+    if name.is_empty() || !name.chars().all(token) {
+        return Err(ConfigError::new(
+            "header",
+            format!("{name:?} is not a header name"),
+            HEADER_ALLOWED,
+        ));
+    }
+    if !value.chars().all(|c| c == '\t' || (' '..='~').contains(&c)) {
+        return Err(ConfigError::new(
+            "header",
+            format!("the value of `{name}` holds characters HTTP does not allow"),
+            HEADER_ALLOWED,
+        ));
+    }
+    Ok(())
+}
+
+/// `uri` with `query` appended (percent-encoded) to the query it has.
+fn with_query(uri: Uri, query: &[(String, String)]) -> Result<Uri, ConfigError> {
+    if query.is_empty() {
+        return Ok(uri);
+    }
+    let allowed = "a query parameter with a non-empty name";
+    let mut text = uri.to_string();
+    let mut separator = if uri.query().is_some() { '&' } else { '?' };
+    for (name, value) in query {
+        if name.is_empty() {
+            return Err(ConfigError::new("query", "a name is empty", allowed));
+        }
+        text.push(separator);
+        separator = '&';
+        percent_encode(name, &mut text);
+        text.push('=');
+        percent_encode(value, &mut text);
+    }
+    text.parse().map_err(|e| {
+        ConfigError::new(
+            "query",
+            format!("the URL `{text}` does not parse ({e})"),
+            allowed,
+        )
+    })
+}
+
+/// Appends `text` to `out` with every byte but the unreserved ones (`A-Z a-z 0-9 - . _ ~`) as
+/// `%XX`.
+fn percent_encode(text: &str, out: &mut String) {
+    for byte in text.bytes() {
+        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
+            out.push(char::from(byte));
+        } else {
+            out.push_str(&format!("%{byte:02X}"));
+        }
+    }
+}
+
 fn duration(
     field: &'static str,
     value: Duration,
@@ -534,6 +663,14 @@ macro_rules! delegate_config_setters {
             self
         }
     };
+    (@pair { $($field:ident).+ } $name:ident) => {
+        #[doc = concat!("Adds a `", stringify!($name), "` (name and value); see `open_event_core::config::ConfigBuilder::", stringify!($name), "` for what is allowed.")]
+        #[must_use]
+        pub fn $name(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+            self.$($field).+ = self.$($field).+.$name(name, value);
+            self
+        }
+    };
     (@table $field:tt; $(
         $(#[$get:meta])*
         $name:ident: $ty:ty = $default:expr,
@@ -542,6 +679,8 @@ macro_rules! delegate_config_setters {
     )*) => {
         $crate::delegate_config_setters!(@one $field endpoint: impl Into<String>);
         $crate::delegate_config_setters!(@one $field base_url: impl Into<String>);
+        $crate::delegate_config_setters!(@pair $field header);
+        $crate::delegate_config_setters!(@pair $field query);
         $($crate::delegate_config_setters!(@one $field $name: $ty);)*
     };
     ($($field:ident).+) => {

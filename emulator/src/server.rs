@@ -296,6 +296,7 @@ impl Server {
                     at: now,
                     wall,
                     path_and_query: request.path_and_query.clone(),
+                    headers: request.headers.clone(),
                     app_id: handshake::claimed_app_id(request),
                     ack_mode: handshake::asks_ack_mode(request),
                     result: HandshakeResult::Rejected {
@@ -315,6 +316,7 @@ impl Server {
                     at: now,
                     wall,
                     path_and_query: request.path_and_query.clone(),
+                    headers: request.headers.clone(),
                     app_id: handshake::claimed_app_id(request),
                     ack_mode: granted.ack_mode,
                     result: HandshakeResult::Accepted(conn),

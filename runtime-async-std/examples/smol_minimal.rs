@@ -6,26 +6,22 @@
 //! OPEN_EVENT_APP_ID=AKLOCAL OPEN_EVENT_APP_SECRET=local-secret \
 //!     cargo run -p open-event-async-std --example smol_minimal
 //! ```
-//! Without `OPEN_EVENT_ENDPOINT` it connects to the production endpoint.
+//! Without `OPEN_EVENT_ENDPOINT` it connects to the production endpoint; every other setting
+//! has its `OPEN_EVENT_*` variable too (`ClientBuilder::from_env`).
 
 use async_signal::{Signal, Signals};
-use open_event_async_std::Client;
+use open_event_async_std::ClientBuilder;
 use smol::stream::StreamExt;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| format!("set the environment variable {name}"))
-    };
-    let mut builder = Client::builder(var("OPEN_EVENT_APP_ID")?, var("OPEN_EVENT_APP_SECRET")?)
+    // Every setting from OPEN_EVENT_* (the app id and secret, OPEN_EVENT_ENDPOINT, ...).
+    let client = ClientBuilder::from_env()?
         .handler(|event| async move {
             println!("{} {} {}", event.event_code(), event.nonce, event.data);
             Ok::<(), std::io::Error>(())
         })
-        .on_notice(|notice| eprintln!("{notice}"));
-    if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
-        builder = builder.endpoint(endpoint);
-    }
-    let client = builder.build()?;
+        .on_notice(|notice| eprintln!("{notice}"))
+        .build()?;
 
     let handle = client.handle();
     let mut signals = Signals::new([Signal::Int])?;

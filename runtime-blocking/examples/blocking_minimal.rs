@@ -7,26 +7,22 @@
 //!     cargo run -p open-event-blocking --example blocking_minimal
 //! ```
 //!
-//! `OPEN_EVENT_ENDPOINT` is optional (default: the platform's production endpoint).
+//! `OPEN_EVENT_ENDPOINT` is optional (default: the platform's production endpoint); every
+//! other setting has its `OPEN_EVENT_*` variable too (`ClientBuilder::from_env`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use open_event_blocking::Client;
+use open_event_blocking::ClientBuilder;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| format!("set the environment variable {name}"))
-    };
-    let mut builder = Client::builder(var("OPEN_EVENT_APP_ID")?, var("OPEN_EVENT_APP_SECRET")?)
+    // Every setting from OPEN_EVENT_* (the app id and secret, OPEN_EVENT_ENDPOINT, ...).
+    let client = ClientBuilder::from_env()?
         .handler(|event| {
             println!("{} {} {}", event.event_code(), event.nonce, event.data);
             Ok::<(), std::io::Error>(())
         })
-        .on_notice(|notice| eprintln!("{notice}"));
-    if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
-        builder = builder.endpoint(endpoint);
-    }
-    let client = builder.build()?;
+        .on_notice(|notice| eprintln!("{notice}"))
+        .build()?;
 
     // ClientHandle::stop works from any thread, the signal handler's too.
     let handle = client.handle();

@@ -6,11 +6,12 @@
 //!
 //! Environment: `OPEN_EVENT_APP_ID`, `OPEN_EVENT_APP_SECRET` (required), `OPEN_EVENT_ENDPOINT`
 //! (optional, e.g. the emulator's `ws://127.0.0.1:PORT/v7/event/ws`; default: the platform),
-//! `OPEN_EVENT_CA_FILE` (optional PEM CA for a `wss://` endpoint with a private certificate).
+//! `OPEN_EVENT_CA_FILE` (optional PEM CA for a `wss://` endpoint with a private certificate),
+//! and one `OPEN_EVENT_*` variable per setting (`ClientBuilder::from_env`).
 
 use std::io::IsTerminal;
 
-use open_event_tokio::Client;
+use open_event_tokio::ClientBuilder;
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,21 +20,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
 
-    let var = |name: &str| {
-        std::env::var(name).map_err(|_| format!("set the environment variable {name}"))
-    };
-    let mut builder = Client::builder(var("OPEN_EVENT_APP_ID")?, var("OPEN_EVENT_APP_SECRET")?)
+    // Every setting from OPEN_EVENT_* (the app id and secret, OPEN_EVENT_ENDPOINT, ...).
+    let client = ClientBuilder::from_env()?
         .handler(|event| async move {
             println!("{} {} {}", event.event_code(), event.nonce, event.data);
             Ok::<(), std::io::Error>(())
-        });
-    if let Ok(endpoint) = std::env::var("OPEN_EVENT_ENDPOINT") {
-        builder = builder.endpoint(endpoint);
-    }
-    if let Ok(ca_file) = std::env::var("OPEN_EVENT_CA_FILE") {
-        builder = builder.ca_file(ca_file);
-    }
-    let client = builder.build()?;
+        })
+        .build()?;
 
     let handle = client.handle();
     tokio::spawn(async move {

@@ -239,13 +239,15 @@ impl Driver {
     }
 
     /// After a message: reads the ones already there too (at most [`READ_BATCH`] in all),
-    /// without waiting. The next `select!` polls the stream again with the loop's waker.
+    /// without waiting, while reading is on and no close is under way. The next `select!` polls the stream again with the loop's waker.
     fn read_ready(&mut self) {
         for _ in 1..READ_BATCH {
             let Link::Up(up) = &mut self.link else {
                 return;
             };
-            if self.paused && !up.closing {
+            // Closing, the close frame is written first (`poll_io` writes before it reads):
+            // reading on here could meet the stream's end and drop the link before it left.
+            if self.paused || up.closing {
                 return;
             }
             let Some(next) = up.ws.next().now_or_never() else {

@@ -269,6 +269,12 @@ macro_rules! configure {
         if let Some((in_flight, backlog)) = spec.flow {
             builder = builder.max_in_flight(in_flight).read_backlog(backlog);
         }
+        for (name, value) in &spec.headers {
+            builder = builder.header(name.clone(), value.clone());
+        }
+        for (name, value) in &spec.query {
+            builder = builder.query(name.clone(), value.clone());
+        }
         if let Some(capacity) = spec.dedup_capacity {
             builder = builder.dedup_capacity(capacity);
         }
@@ -343,6 +349,10 @@ pub struct ClientSpec {
     pub stop_before_run: bool,
     /// The jitter seed.
     pub seed: u64,
+    /// Extra handshake headers (default none).
+    pub headers: Vec<(String, String)>,
+    /// Extra query parameters of the endpoint (default none).
+    pub query: Vec<(String, String)>,
 }
 
 impl ClientSpec {
@@ -368,6 +378,8 @@ impl ClientSpec {
             proxy: None,
             stop_before_run: false,
             seed: fresh_seed(),
+            headers: Vec::new(),
+            query: Vec::new(),
         }
     }
 

@@ -332,3 +332,23 @@ fn the_parsers_read_what_the_manifests_write() {
     );
     assert!(compatible("1", "1.54") && compatible("0.1", "0.1.0") && !compatible("1", "10.2"));
 }
+
+#[test]
+fn the_quick_starts_take_their_settings_from_the_environment() {
+    let section = README
+        .split("\n## Quick start\n")
+        .nth(1)
+        .and_then(|rest| rest.split("\n## ").next())
+        .expect("the README has a Quick start section");
+    let snippets: Vec<&str> = section
+        .split("```rust")
+        .skip(1)
+        .filter_map(|rest| rest.split("```").next())
+        .collect();
+    assert!(snippets.len() >= 4, "{} quick starts", snippets.len());
+    for snippet in snippets {
+        // So they reach the emulator unchanged, with OPEN_EVENT_ENDPOINT.
+        assert!(snippet.contains("ClientBuilder::from_env()?"), "{snippet}");
+        assert!(!snippet.contains("std::env::var"), "{snippet}");
+    }
+}

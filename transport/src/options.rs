@@ -34,10 +34,19 @@ pub fn file_settings(path: impl AsRef<std::path::Path>) -> Result<Settings, Sett
 
 /// Reads every setting from the process's `OPEN_EVENT_*` variables (the IO half of
 /// [`Settings::from_vars`], which has the table): the app id and secret may be missing here.
+/// A variable that looks like a misspelled setting (`OPEN_EVENT_PONG_TIMOUT`) is logged at
+/// WARN with the name meant.
 ///
 /// # Errors
 /// A [`SettingsError`] naming the first bad variable, its value and the form expected.
 pub fn env_settings() -> Result<Settings, SettingsError> {
+    let names = std::env::vars_os().map(|(name, _)| name);
+    for (var, meant) in open_event_core::config::env::misspelled(names) {
+        tracing::warn!(
+            target: TARGET,
+            "{var} is not a setting and is ignored; did you mean {meant}?"
+        );
+    }
     Settings::from_vars(std::env::vars_os())
 }
 

@@ -17,9 +17,10 @@ pub const USER_AGENT: &str = concat!("open-event-rs/", env!("CARGO_PKG_VERSION")
 /// 16 MiB is generous while bounding what a broken server can make us buffer.
 const MAX_MESSAGE: usize = 16 << 20;
 
-/// The WebSocket upgrade request for `request`: its URL as a client request (`Host`,
-/// `Upgrade`, `Sec-WebSocket-Key`, ...) plus the signed KSO-1 headers for `date` (pass
-/// `SystemTime::now()`) and a `User-Agent`.
+/// The WebSocket upgrade request for `request`: its URL (with its query, which the signature
+/// covers) as a client request (`Host`, `Upgrade`, `Sec-WebSocket-Key`, ...) plus the signed
+/// KSO-1 headers for `date` (pass `SystemTime::now()`), a `User-Agent` and the application's
+/// extra headers ([`ConnectRequest::extra_headers`]).
 ///
 /// # Errors
 /// [`TransportError::Request`] when the URL or a header value cannot be put on the wire.
@@ -46,6 +47,17 @@ pub fn client_request(
             ))
         })?;
         headers.insert(name, value);
+    }
+    for (name, value) in request.extra_headers() {
+        // Checked by the config's build; mapped again here only to fit http's types.
+        let name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|e| TransportError::Request(format!("header name {name}: {e}")))?;
+        let value = HeaderValue::from_str(value).map_err(|_| {
+            TransportError::Request(format!(
+                "header {name} holds characters HTTP does not allow"
+            ))
+        })?;
+        headers.append(name, value);
     }
     Ok(req)
 }
@@ -112,6 +124,39 @@ mod tests {
                 .unwrap()
                 .starts_with("open-event-rs/")
         );
+    }
+
+    #[test]
+    fn extra_headers_and_the_query_go_on_the_wire() {
+        let config = Config::builder("AK123456", "sk098765")
+            .endpoint("ws://127.0.0.1:9000/v7/event/ws?a=1")
+            .query("region", "cn north")
+            .header("X-Tenant", "t1")
+            .header("x-tenant", "t2")
+            .build()
+            .unwrap();
+        let mut conn = Connection::new(Arc::new(config), Instant::now(), 1);
+        let Some(Action::Connect(req)) = conn.poll_action() else {
+            panic!("expected Connect")
+        };
+        let date = UNIX_EPOCH + Duration::from_secs(1_136_214_245);
+        let http = client_request(&req, date).unwrap();
+        assert_eq!(
+            http.uri().to_string(),
+            "ws://127.0.0.1:9000/v7/event/ws?a=1&region=cn%20north"
+        );
+        let tenants: Vec<_> = http.headers().get_all("x-tenant").iter().collect();
+        assert_eq!(tenants, ["t1", "t2"]);
+        let signed = kso1::Request {
+            method: "GET",
+            request_uri: "/v7/event/ws?a=1&region=cn%20north",
+            content_type: "",
+            date: "Mon, 02 Jan 2006 15:04:05 GMT",
+            body: b"",
+        };
+        let credentials = open_event_core::Credentials::new("AK123456", "sk098765");
+        let authorization = http.headers()[kso1::HEADER_AUTHORIZATION].to_str().unwrap();
+        assert_eq!(kso1::verify(&credentials, &signed, authorization), Ok(()));
     }
 
     #[test]

@@ -252,6 +252,40 @@ impl Settings {
     }
 }
 
+/// The `OPEN_EVENT_*` names among `names` that are no setting but look like a misspelling of
+/// one, each with the variable meant (`OPEN_EVENT_PONG_TIMOUT` → `OPEN_EVENT_PONG_TIMEOUT`).
+/// [`Settings::from_vars`] ignores them, so a deployment should warn about them.
+///
+/// ```
+/// use open_event_core::config::env::misspelled;
+///
+/// let names = ["OPEN_EVENT_PONG_TIMOUT", "OPEN_EVENT_APP_ID", "OPEN_EVENT_NONCE", "PATH"];
+/// assert_eq!(
+///     misspelled(names),
+///     [("OPEN_EVENT_PONG_TIMOUT".to_owned(), "OPEN_EVENT_PONG_TIMEOUT".to_owned())]
+/// );
+/// ```
+pub fn misspelled<I, K>(names: I) -> Vec<(String, String)>
+where
+    I: IntoIterator<Item = K>,
+    K: AsRef<OsStr>,
+{
+    let mut out: Vec<(String, String)> = names
+        .into_iter()
+        .filter_map(|name| {
+            let name = name.as_ref().to_str()?;
+            let rest = name.strip_prefix(PREFIX)?;
+            if Settings::key(&rest.to_ascii_lowercase()).is_some() {
+                return None;
+            }
+            let meant = super::file::closest_key(rest)?;
+            Settings::key(meant).map(|_| (name.to_owned(), var_name(meant)))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// A list of paths as `PATH` writes them (`:`-separated on Unix, `;` on Windows).
 fn split_paths(text: &str) -> Vec<PathBuf> {
     std::env::split_paths(text)

@@ -14,6 +14,12 @@
 //! max_retries = "unlimited"   # or a whole number
 //! ack_mode = true
 //! ca_file = ["certs/private-ca.pem"]   # relative to the file's directory
+//!
+//! [headers]                   # extra handshake headers (not those the signed request owns)
+//! X-Tenant = "t1"
+//!
+//! [query]                     # extra query parameters of the endpoint (signed with it)
+//! region = "cn"
 //! ```
 //!
 //! Where settings come from, in order of precedence (a later one wins, setting by setting):
@@ -49,6 +55,10 @@ use std::path::{Path, PathBuf};
 use toml::de::{DeTable, DeValue};
 
 use super::settings::{Kind, Settings, SettingsError};
+
+/// The keys that hold tables of `name = "value"` strings: extra handshake headers and query
+/// parameters.
+const TABLES: [&str; 2] = ["headers", "query"];
 
 /// What a key of the kind takes in a TOML file, for messages.
 fn toml_expected(kind: Kind) -> &'static str {
@@ -121,9 +131,47 @@ pub fn closest_key(key: &str) -> Option<&'static str> {
     let normal = normal.strip_prefix("open_event_").unwrap_or(&normal);
     let (best, d) = Settings::KEYS
         .iter()
-        .map(|k| (k.name, distance(normal, k.name)))
+        .map(|k| k.name)
+        .chain(TABLES)
+        .map(|name| (name, distance(normal, name)))
         .min_by_key(|(_, d)| *d)?;
     (d <= (best.len() / 3).clamp(1, 3)).then_some(best)
+}
+
+/// The `name = "value"` pairs of the table `key`, in the file's order.
+fn string_table(
+    value: &DeValue<'_>,
+    text: &str,
+    file: &str,
+    key: &str,
+) -> Result<Vec<(String, String)>, SettingsError> {
+    let expected = "a table of `name = \"value\"` strings";
+    let DeValue::Table(table) = value else {
+        return Err(SettingsError::wrong_type(
+            format!("`{key}` in {file}"),
+            None,
+            format!("is {}", type_name(value)),
+            expected,
+        ));
+    };
+    let mut entries: Vec<_> = table.iter().collect();
+    entries.sort_by_key(|(name, _)| name.span().start);
+    entries
+        .into_iter()
+        .map(|(name, value)| match value.get_ref() {
+            DeValue::String(s) => Ok((name.get_ref().to_string(), s.to_string())),
+            other => Err(SettingsError::wrong_type(
+                format!(
+                    "`{key}.{}` (line {} of {file})",
+                    name.get_ref(),
+                    line_of(text, name.span().start)
+                ),
+                None,
+                format!("is {}", type_name(other)),
+                "a string",
+            )),
+        })
+        .collect()
 }
 
 impl Settings {
@@ -148,6 +196,16 @@ impl Settings {
             let line = line_of(text, key.span().start);
             let name = key.get_ref().as_ref();
             let origin = format!("`{name}` (line {line} of {file})");
+            if TABLES.contains(&name) {
+                let pairs = string_table(value.get_ref(), text, file, name)?;
+                if name == "headers" {
+                    settings.headers = pairs;
+                } else {
+                    settings.query = pairs;
+                }
+                lines.insert(if name == "headers" { "header" } else { "query" }, line);
+                continue;
+            }
             let Some(known) = Self::key(name) else {
                 return Err(SettingsError::unknown_key(
                     format!("key {origin}"),
@@ -159,9 +217,11 @@ impl Settings {
             settings.set_toml(known.name, known.kind, value.get_ref(), raw, &origin)?;
         }
         settings.check(|name| {
+            // A `ConfigError` names one header `header`; the file's key is `headers`.
+            let key = if name == "header" { "headers" } else { name };
             lines.get(name).map_or_else(
-                || format!("`{name}` in {file}"),
-                |line| format!("`{name}` (line {line} of {file})"),
+                || format!("`{key}` in {file}"),
+                |line| format!("`{key}` (line {line} of {file})"),
             )
         })?;
         Ok(settings)
@@ -386,6 +446,29 @@ drain_timeout = "1m"
     }
 
     #[test]
+    fn headers_and_query_are_tables_of_strings() {
+        let text =
+            "seed = 1\n[headers]\nX-Tenant = \"t1\"\nX-Trace = \"a\"\n[query]\nregion = \"cn\"\n";
+        let s = Settings::from_toml(text, "t").unwrap();
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(s.headers, [pair("X-Tenant", "t1"), pair("X-Trace", "a")]);
+        assert_eq!(s.query, [pair("region", "cn")]);
+        let err = Settings::from_toml("[headers]\nHost = \"evil\"\n", "t").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`Host` is set by the signed handshake"),
+            "{err}"
+        );
+        assert_eq!(err.origin(), "`headers` (line 1 of t)", "{err}");
+        let err = Settings::from_toml("[headers]\nX-Count = 3\n", "t").unwrap_err();
+        assert_eq!(err.origin(), "`headers.X-Count` (line 2 of t)", "{err}");
+        let err = Settings::from_toml("headers = \"X: y\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("a table of"), "{err}");
+        let err = Settings::from_toml("[header]\nX = \"y\"\n", "t").unwrap_err();
+        assert!(err.to_string().contains("did you mean `headers`?"), "{err}");
+    }
+
+    #[test]
     fn a_syntax_error_names_the_file_and_the_line() {
         let err = Settings::from_toml("seed = 1\nmax_in_flight = = 3\n", "app.toml").unwrap_err();
         assert_eq!(err.kind(), SettingsErrorKind::Syntax);
@@ -394,6 +477,21 @@ drain_timeout = "1m"
         assert!(text.contains("line 2"), "{text}");
         let err = Settings::from_toml("seed = 1\nseed = 2\n", "app.toml").unwrap_err();
         assert_eq!(err.kind(), SettingsErrorKind::Syntax, "{err}");
+    }
+
+    #[test]
+    fn the_readme_example_is_a_valid_config_file() {
+        let readme = include_str!("../../../README.md");
+        let example = readme
+            .split("### Config file")
+            .nth(1)
+            .and_then(|rest| rest.split("```toml\n").nth(1))
+            .and_then(|block| block.split("```").next())
+            .expect("the README has a config file example");
+        let s = Settings::from_toml(example, "README.md").unwrap();
+        assert_eq!(s.pong_timeout, Some(Duration::from_secs(45)));
+        assert_eq!(s.headers.len(), 1);
+        assert_eq!(s.query.len(), 1);
     }
 
     #[test]

@@ -369,6 +369,10 @@ macro_rules! define_settings {
             pub proxy_from_env: Option<bool>,
             /// The reconnect jitter's seed.
             pub seed: Option<u64>,
+            /// Extra handshake headers (see `ConfigBuilder::header`).
+            pub headers: Vec<(String, String)>,
+            /// Extra query parameters of the endpoint (see `ConfigBuilder::query`).
+            pub query: Vec<(String, String)>,
             $($(#[$get])* pub $name: Option<$ty>,)*
         }
 
@@ -449,6 +453,9 @@ macro_rules! define_settings {
                     "proxy" => self.proxy.is_some(),
                     "proxy_from_env" => self.proxy_from_env.is_some(),
                     "seed" => self.seed.is_some(),
+                    // `header` is the field of a `ConfigError` about one of them.
+                    "headers" | "header" => !self.headers.is_empty(),
+                    "query" => !self.query.is_empty(),
                     $(stringify!($name) => self.$name.is_some(),)*
                     _ => false,
                 }
@@ -457,7 +464,8 @@ macro_rules! define_settings {
             /// `self` with every setting `over` sets replaced by `over`'s value: `over` is
             /// the layer of higher precedence (e.g. variables over a config file, flags over
             /// variables). An endpoint or base URL in `over` replaces both of `self`'s; a list
-            /// of CA files in `over` replaces `self`'s.
+            /// of CA files in `over` replaces `self`'s; a header or query parameter of `over`
+            /// replaces those of `self` with the same name (headers compare without case).
             #[must_use]
             pub fn over(self, over: Settings) -> Settings {
                 let (endpoint, base_url) = if over.endpoint.is_some() || over.base_url.is_some() {
@@ -478,6 +486,8 @@ macro_rules! define_settings {
                     proxy: over.proxy.or(self.proxy),
                     proxy_from_env: over.proxy_from_env.or(self.proxy_from_env),
                     seed: over.seed.or(self.seed),
+                    headers: merge_pairs(self.headers, over.headers, true),
+                    query: merge_pairs(self.query, over.query, false),
                     $($name: over.$name.or(self.$name),)*
                 }
             }
@@ -498,6 +508,12 @@ macro_rules! define_settings {
                 } else if let Some(url) = &self.base_url {
                     builder = builder.base_url(url.clone());
                 }
+                for (name, value) in &self.headers {
+                    builder = builder.header(name.clone(), value.clone());
+                }
+                for (name, value) in &self.query {
+                    builder = builder.query(name.clone(), value.clone());
+                }
                 $(if let Some(value) = self.$name {
                     builder = builder.$name(value);
                 })*
@@ -514,7 +530,12 @@ macro_rules! define_settings {
                     .field("danger_accept_invalid_certs", &self.danger_accept_invalid_certs)
                     .field("proxy", &self.proxy.as_ref().map(|_| "<set>"))
                     .field("proxy_from_env", &self.proxy_from_env)
-                    .field("seed", &self.seed);
+                    .field("seed", &self.seed)
+                    .field(
+                        "headers",
+                        &self.headers.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>(),
+                    )
+                    .field("query", &self.query);
                 $(d.field(stringify!($name), &self.$name);)*
             }
         }
@@ -522,6 +543,27 @@ macro_rules! define_settings {
 }
 
 crate::__config_settings!({ define_settings });
+
+/// `low`'s pairs whose name `high` does not have, then `high`'s.
+fn merge_pairs(
+    low: Vec<(String, String)>,
+    high: Vec<(String, String)>,
+    ignore_case: bool,
+) -> Vec<(String, String)> {
+    let same = |a: &str, b: &str| {
+        if ignore_case {
+            a.eq_ignore_ascii_case(b)
+        } else {
+            a == b
+        }
+    };
+    let mut out: Vec<_> = low
+        .into_iter()
+        .filter(|(name, _)| !high.iter().any(|(h, _)| same(h, name)))
+        .collect();
+    out.extend(high);
+    out
+}
 
 impl fmt::Debug for Settings {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -678,6 +720,32 @@ mod tests {
         assert_eq!(merged.base_url, None);
         assert_eq!(merged.pong_timeout, Some(Duration::from_secs(5)));
         assert_eq!(merged.max_in_flight, Some(4));
+    }
+
+    #[test]
+    fn headers_and_query_merge_by_name() {
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        let file = Settings {
+            headers: vec![pair("X-Tenant", "file"), pair("X-Keep", "1")],
+            query: vec![pair("region", "cn"), pair("x", "1")],
+            ..Settings::default()
+        };
+        let flags = Settings {
+            headers: vec![pair("x-tenant", "flag")],
+            query: vec![pair("x", "2")],
+            ..Settings::default()
+        };
+        let merged = file.over(flags);
+        assert_eq!(
+            merged.headers,
+            [pair("X-Keep", "1"), pair("x-tenant", "flag")]
+        );
+        assert_eq!(merged.query, [pair("region", "cn"), pair("x", "2")]);
+        let c = merged.apply_to(Config::builder("a", "b")).build().unwrap();
+        assert_eq!(c.headers().len(), 2);
+        assert_eq!(c.endpoint().query(), Some("region=cn&x=2"));
+        let text = format!("{merged:?}");
+        assert!(text.contains("X-Keep") && !text.contains("flag"), "{text}");
     }
 
     #[test]

@@ -105,6 +105,14 @@ impl ConnectRequest {
         )
     }
 
+    /// The application's extra handshake headers ([`ConfigBuilder::header`]), to send with
+    /// [`ConnectRequest::headers`]; none of them is a header the signed handshake owns.
+    ///
+    /// [`ConfigBuilder::header`]: crate::config::ConfigBuilder::header
+    pub fn extra_headers(&self) -> &[(String, String)] {
+        self.config.headers()
+    }
+
     /// Consecutive attempts since the last stable connection (0 for the first connect).
     pub fn attempt(&self) -> u32 {
         self.attempt

@@ -76,7 +76,7 @@ impl Handshake {
     }
 
     /// The handshake a core [`Connection`](open_event_core::connection::Connection) asks for
-    /// with `request`, signed at `wall` (what an adapter would send).
+    /// with `request`, signed at `wall` (what an adapter would send, extra headers included).
     pub fn from_connect(request: &ConnectRequest, wall: SystemTime) -> Self {
         let headers = request.headers(wall);
         Self {
@@ -84,6 +84,7 @@ impl Handshake {
             headers: headers
                 .iter()
                 .map(|(name, value)| (name.to_owned(), value.to_owned()))
+                .chain(request.extra_headers().iter().cloned())
                 .collect(),
         }
     }

@@ -133,6 +133,8 @@ pub struct HandshakeRecord {
     pub wall: SystemTime,
     /// The request target.
     pub path_and_query: String,
+    /// Every header as received, `(name, value)` in order.
+    pub headers: Vec<(String, String)>,
     /// The app id the authorization header named, when it has the KSO-1 form.
     pub app_id: Option<String>,
     /// Whether it asked for ACK mode.
