@@ -217,7 +217,9 @@ impl Driver {
         }
     }
 
-    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`].
+    /// Reads the messages that are there (unless paused), at most [`READ_BATCH`]; one only
+    /// while a close is under way, so our close frame is written (in the next pass's
+    /// `poll_write`) before a read can meet the stream's end and drop the link.
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..READ_BATCH {
@@ -228,6 +230,10 @@ impl Driver {
             if !message {
                 // After an error or the end, the core's answer (e.g. our 1007 close) is
                 // written before anything more is read.
+                break;
+            }
+            // Closing: the close frame is written before anything more is read.
+            if matches!(&self.link, Link::Up(up) if up.closing) {
                 break;
             }
         }
