@@ -223,13 +223,16 @@ impl Driver {
     fn poll_read(&mut self, cx: &mut Context<'_>) -> bool {
         let mut progress = false;
         for _ in 0..READ_BATCH {
-            if !self.poll_read_one(cx) {
+            let Some(message) = self.poll_read_one(cx) else {
+                break;
+            };
+            progress = true;
+            if !message {
+                // After an error or the end, the core's answer (e.g. our 1007 close) is
+                // written before anything more is read.
                 break;
             }
-            progress = true;
-            // A close under way (ours, or a failure's 1007) is written first: `turn` writes
-            // before it reads, and reading on here could meet the stream's end and drop the
-            // link before the close frame left.
+            // Closing: the close frame is written before anything more is read.
             if matches!(&self.link, Link::Up(up) if up.closing) {
                 break;
             }
@@ -237,36 +240,36 @@ impl Driver {
         progress
     }
 
-    /// Reads one message (unless paused).
-    fn poll_read_one(&mut self, cx: &mut Context<'_>) -> bool {
+    /// Reads one message (unless paused): `None` if there was none, `Some(true)` for a
+    /// message, `Some(false)` for an error or the stream's end.
+    fn poll_read_one(&mut self, cx: &mut Context<'_>) -> Option<bool> {
         let Link::Up(up) = &mut self.link else {
-            return false;
+            return None;
         };
         // After our close frame, keep reading regardless of a pause: the peer's close (or the
         // end of the stream) is what finishes the close handshake.
         if self.paused && !up.closing {
-            return false;
+            return None;
         }
-        match ready_or_none(up.ws.poll_next_unpin(cx)) {
-            None => false,
-            Some(Some(Ok(message))) => {
+        match ready_or_none(up.ws.poll_next_unpin(cx))? {
+            Some(Ok(message)) => {
                 self.on_read(message);
-                true
+                Some(true)
             }
-            Some(Some(Err(err))) if drive::is_invalid_text(&err) => {
+            Some(Err(err)) if drive::is_invalid_text(&err) => {
                 self.conn.handle_input(Instant::now(), Input::InvalidText);
                 self.drain();
-                true
+                Some(false)
             }
-            Some(Some(Err(err))) => {
+            Some(Err(err)) => {
                 let info = up.peer.failed(&err);
                 self.on_ended(&info);
-                true
+                Some(false)
             }
-            Some(None) => {
+            None => {
                 let info = up.peer.ended();
                 self.on_ended(&info);
-                true
+                Some(false)
             }
         }
     }

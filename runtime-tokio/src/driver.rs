@@ -186,8 +186,12 @@ impl Driver {
                     self.on_opened(attempt, result);
                 }
                 io = std::future::poll_fn(|cx| poll_io(&mut self.link, reading, cx)), if up => {
+                    // More messages only after a message (see `read_ready`).
+                    let message = matches!(io, Io::Read(Some(Ok(_))));
                     self.on_io(io);
-                    self.read_ready();
+                    if message {
+                        self.read_ready();
+                    }
                 }
                 () = &mut sleep, if armed.is_some() => self.on_timeout(),
             }
@@ -249,7 +253,13 @@ impl Driver {
             let Some(next) = up.ws.next().now_or_never() else {
                 return;
             };
+            // After an error or the end, the core's answer (e.g. our 1007 close) is written
+            // before anything more is read.
+            let message = matches!(next, Some(Ok(_)));
             self.on_io(Io::Read(next));
+            if !message {
+                return;
+            }
         }
     }
 
