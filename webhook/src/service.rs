@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http_body::Body;
 use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use open_event_core::connection::Outcome;
 use open_event_core::webhook::{Completion, Delivery, Endpoint, Request, Response, Step, Waiter};
 use tokio::sync::{Notify, oneshot};
 
@@ -157,6 +158,17 @@ impl Shared {
                 handler.await
             }
         };
+        if let Outcome::Error(message) = &outcome {
+            // A failed or panicking handler, visible by default (as on the long connection):
+            // the platform gets a 500 and delivers the event again.
+            tracing::warn!(
+                target: "open_event::webhook",
+                event_code = %code,
+                nonce = %nonce,
+                error = %message,
+                "handler failed; answered 500, the platform will deliver it again"
+            );
+        }
         let (completion, waiters, drained) = {
             let mut state = self.lock();
             let Ok(completion) = state.endpoint.complete(Instant::now(), token, outcome) else {
@@ -199,17 +211,7 @@ fn finish(response: Response, started: Instant) -> HttpResponse {
         .event
         .as_ref()
         .map_or(("", ""), |e| (e.event_code.as_str(), e.nonce.as_str()));
-    if response.reason == "handler_error" {
-        tracing::warn!(
-            target: "open_event::webhook",
-            status = response.status,
-            reason = response.reason,
-            event_code = code,
-            nonce = nonce,
-            elapsed_ms,
-            "webhook handler failed"
-        );
-    } else if response.status >= 400 {
+    if response.status >= 400 && response.reason != "handler_error" {
         tracing::warn!(
             target: "open_event::webhook",
             status = response.status,

@@ -231,6 +231,56 @@ async fn handler_error_is_retried_and_runs_again_only_with_dedup_retry_errors() 
     running.stop().await;
 }
 
+/// A log sink for one test: the subscriber is set for the test's thread only, and the
+/// current-thread runtime runs the server, its handlers and the pusher on that thread.
+#[derive(Clone, Default)]
+struct Logs(Arc<Mutex<Vec<u8>>>);
+
+impl io::Write for Logs {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_handler_is_logged_at_warn_with_code_nonce_and_message() {
+    let logs = Logs::default();
+    let writer = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_writer(move || writer.clone())
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .finish();
+    let _guard = tracing::subscriber::set_default(subscriber);
+
+    let (builder, _runs) = failing_once();
+    let running = start(builder).await;
+    let mut pusher = running.pusher(fast());
+    let (body, nonce) = pusher.seal(&EventSpec::chat_message("hi")).unwrap();
+    let answer = pusher.post(body, Duration::from_secs(3)).await;
+    assert_eq!(answer.status(), Some(500), "{answer}");
+    running.stop().await;
+
+    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let warn = text
+        .lines()
+        .find(|line| line.contains("WARN") && line.contains("handler failed"))
+        .unwrap_or_else(|| panic!("no WARN line for the failed handler in:\n{text}"));
+    assert!(warn.contains("event_code=kso.app_chat.message"), "{warn}");
+    assert!(warn.contains(&format!("nonce={nonce}")), "{warn}");
+    assert!(warn.contains("database unavailable"), "{warn}");
+    assert_eq!(
+        text.lines().filter(|l| l.contains("WARN")).count(),
+        1,
+        "one WARN for one failure:\n{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_same_post_twice_at_once_is_handled_once() {
     let runs = Arc::new(AtomicUsize::new(0));
