@@ -486,6 +486,19 @@ fn render(output: &Output) -> String {
             );
         }
     }
+    for r in results {
+        if !r.dedup_full_notices.is_empty() {
+            let _ = writeln!(
+                out,
+                "- NOTE {} {:?}: dedup memory full ({} notice(s)), as expected when a burst passes \
+                 dedup_capacity within the settle time (docs/protocol.md §7): later events of the \
+                 burst are not remembered for redeliveries",
+                r.runtime.name(),
+                r.phase,
+                r.dedup_full_notices.len()
+            );
+        }
+    }
     let _ = writeln!(
         out,
         "- every run: each event handled once and acked once with 200 on one connection: {}",
