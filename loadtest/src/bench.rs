@@ -97,6 +97,8 @@ pub(crate) struct BenchArgs {
     /// Print the results as JSON instead of tables.
     #[arg(long)]
     pub(crate) json: bool,
+    #[command(flatten)]
+    pub(crate) tuning: crate::client::Tuning,
 }
 
 /// Everything `--json` prints.
@@ -155,6 +157,7 @@ pub(crate) fn run(args: &BenchArgs) -> Result<bool, String> {
                 .args(["--rate", &args.rate.to_string()])
                 .args(["--sample-every", &args.sample_every.to_string()])
                 .args(["--server-threads", &args.server_threads.to_string()])
+                .args(args.tuning.to_args())
                 .stdin(Stdio::null())
                 .stderr(Stdio::inherit())
                 .output()
@@ -451,12 +454,15 @@ fn render(output: &Output) -> String {
                 .collect();
             let _ = writeln!(
                 out,
-                "- {}: {} events at {:.0} events/s, {} µs CPU/event, peak {} MiB; {}",
+                "- {}: {} events at {:.0} events/s, {} µs CPU/event, peak {} MiB; before the \
+                 client {} MiB, connected {} MiB; {}",
                 r.runtime.name(),
                 r.events,
                 r.events_per_s,
                 opt(r.cpu_us_per_event, 2),
                 mib(r.peak_rss_kib),
+                mib(r.rss_before_client_kib),
+                mib(r.rss_connected_kib),
                 samples.join(", ")
             );
         }

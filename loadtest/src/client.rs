@@ -97,6 +97,71 @@ pub(crate) struct ClientArgs {
     /// Worker threads of the emulator child's tokio runtime.
     #[arg(long, default_value_t = 2)]
     pub(crate) server_threads: usize,
+    #[command(flatten)]
+    pub(crate) tuning: Tuning,
+}
+
+/// Client settings the bench can change from their defaults, to see what each one costs
+/// (memory above all: `loadtest --memory-check 1000000 --dedup-capacity 1000`). Unset, a
+/// setting keeps the SDK's default. The baseline acker ignores them.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub(crate) struct Tuning {
+    /// The client's `dedup_capacity` (nonces remembered, about 200 bytes each; default 10 000).
+    #[arg(long, value_name = "NONCES")]
+    pub(crate) dedup_capacity: Option<usize>,
+    /// Switch the client's duplicate suppression off (`dedup(false)`: no nonce memory at all).
+    #[arg(long)]
+    pub(crate) no_dedup: bool,
+    /// The client's `max_in_flight` (default 64).
+    #[arg(long, value_name = "N")]
+    pub(crate) max_in_flight: Option<usize>,
+    /// The client's `read_backlog` (default 64).
+    #[arg(long, value_name = "N")]
+    pub(crate) read_backlog: Option<usize>,
+    /// Worker threads of the client's multi-thread tokio runtime (default: one per CPU).
+    #[arg(long, value_name = "N")]
+    pub(crate) worker_threads: Option<usize>,
+}
+
+impl Tuning {
+    /// The same settings as command-line arguments, for a client process.
+    pub(crate) fn to_args(&self) -> Vec<String> {
+        let mut args = Vec::new();
+        let mut add = |flag: &str, value: Option<usize>| {
+            if let Some(value) = value {
+                args.extend([flag.to_owned(), value.to_string()]);
+            }
+        };
+        add("--dedup-capacity", self.dedup_capacity);
+        add("--max-in-flight", self.max_in_flight);
+        add("--read-backlog", self.read_backlog);
+        add("--worker-threads", self.worker_threads);
+        if self.no_dedup {
+            args.push("--no-dedup".to_owned());
+        }
+        args
+    }
+}
+
+/// Applies a [`Tuning`] to any runtime's client builder (they share the setter names).
+macro_rules! tune {
+    ($builder:expr, $tuning:expr) => {{
+        let tuning: &Tuning = $tuning;
+        let mut builder = $builder;
+        if let Some(n) = tuning.dedup_capacity {
+            builder = builder.dedup_capacity(n);
+        }
+        if tuning.no_dedup {
+            builder = builder.dedup(false);
+        }
+        if let Some(n) = tuning.max_in_flight {
+            builder = builder.max_in_flight(n);
+        }
+        if let Some(n) = tuning.read_backlog {
+            builder = builder.read_backlog(n);
+        }
+        builder
+    }};
 }
 
 /// One RSS sample of the memory phase.
@@ -148,6 +213,11 @@ pub(crate) struct PhaseResult {
     pub(crate) rss_end_kib: Option<u64>,
     /// RSS samples (memory phase only).
     pub(crate) rss_samples: Vec<RssSample>,
+    /// Client process RSS before the client was built (the bench process and its emulator
+    /// pipes only), in KiB: the floor no client setting changes.
+    pub(crate) rss_before_client_kib: Option<u64>,
+    /// Client process RSS once the client is connected, before any event, in KiB.
+    pub(crate) rss_connected_kib: Option<u64>,
     /// What the server saw over the whole run (warm-up included).
     pub(crate) server: ServerSummary,
     /// The client's own counters at the end.
@@ -181,11 +251,13 @@ fn measure_phase(args: &ClientArgs) -> Result<PhaseResult, String> {
     let hello = server.hello.clone();
     let handled = Arc::new(AtomicU64::new(0));
     let notices = Notices::default();
-    let client = RunningClient::start(args.runtime, &hello, &handled, &notices)?;
+    let rss_before_client_kib = measure::rss_kib();
+    let client = RunningClient::start(args.runtime, &hello, &handled, &notices, &args.tuning)?;
 
     server.expect_connected()?;
     wait_until(CONNECT_TIMEOUT, || client.handle.state() == State::Open)
         .map_err(|()| "the client did not reach the Open state".to_owned())?;
+    let rss_connected_kib = measure::rss_kib();
     match server.command(Command::Push {
         events: WARMUP_EVENTS,
     })? {
@@ -273,6 +345,8 @@ fn measure_phase(args: &ClientArgs) -> Result<PhaseResult, String> {
         peak_reset,
         rss_end_kib,
         rss_samples,
+        rss_before_client_kib,
+        rss_connected_kib,
         server: summary,
         client_events_received: stats.events_received,
         client_acked_ok: stats.acked_ok,
@@ -545,6 +619,7 @@ impl RunningClient {
         hello: &Hello,
         handled: &Arc<AtomicU64>,
         notices: &Notices,
+        tuning: &Tuning,
     ) -> Result<Self, String> {
         let handled = Arc::clone(handled);
         let spawn = |name: &str, f: Box<dyn FnOnce() -> Result<(), String> + Send>| {
@@ -555,9 +630,12 @@ impl RunningClient {
         };
         match runtime {
             Runtime::Tokio | Runtime::TokioCurrentThread => {
-                let client = open_event_tokio::Client::builder(
-                    hello.app_id.as_str(),
-                    hello.app_secret.as_str(),
+                let client = tune!(
+                    open_event_tokio::Client::builder(
+                        hello.app_id.as_str(),
+                        hello.app_secret.as_str()
+                    ),
+                    tuning
                 )
                 .endpoint(hello.url.as_str())
                 .seed(1)
@@ -570,11 +648,16 @@ impl RunningClient {
                 .map_err(|e| e.to_string())?;
                 let handle = Handle::Tokio(client.handle());
                 let multi = runtime == Runtime::Tokio;
+                let workers = tuning.worker_threads;
                 let thread = spawn(
                     runtime.name(),
                     Box::new(move || {
                         let mut builder = if multi {
-                            tokio::runtime::Builder::new_multi_thread()
+                            let mut builder = tokio::runtime::Builder::new_multi_thread();
+                            if let Some(n) = workers {
+                                builder.worker_threads(n.max(1));
+                            }
+                            builder
                         } else {
                             tokio::runtime::Builder::new_current_thread()
                         };
@@ -588,9 +671,12 @@ impl RunningClient {
                 Ok(Self { handle, thread })
             }
             Runtime::AsyncStd | Runtime::Smol => {
-                let client = open_event_async_std::Client::builder(
-                    hello.app_id.as_str(),
-                    hello.app_secret.as_str(),
+                let client = tune!(
+                    open_event_async_std::Client::builder(
+                        hello.app_id.as_str(),
+                        hello.app_secret.as_str()
+                    ),
+                    tuning
                 )
                 .endpoint(hello.url.as_str())
                 .seed(1)
@@ -617,9 +703,12 @@ impl RunningClient {
                 Ok(Self { handle, thread })
             }
             Runtime::Blocking | Runtime::BlockingInline => {
-                let client = open_event_blocking::Client::builder(
-                    hello.app_id.as_str(),
-                    hello.app_secret.as_str(),
+                let client = tune!(
+                    open_event_blocking::Client::builder(
+                        hello.app_id.as_str(),
+                        hello.app_secret.as_str()
+                    ),
+                    tuning
                 )
                 .endpoint(hello.url.as_str())
                 .seed(1)
