@@ -222,7 +222,8 @@ impl EventHandling {
     /// The synchronous part of handling an event: counts it and queues its output. Called
     /// where the runtime calls the handler (on the client's loop, in delivery order, on tokio,
     /// async-std and smol), it keeps the output in arrival order whatever the number of
-    /// events in flight.
+    /// events in flight. `event` comes from the core (a connection or the webhook endpoint),
+    /// whose data is JSON or empty ([`EventRecord::delivered`]).
     pub(crate) fn take(&self, event: &Event) -> Taken {
         let n = self.taken.fetch_add(1, Ordering::SeqCst) + 1;
         if let Some(max) = self.max_events
@@ -232,7 +233,7 @@ impl EventHandling {
                 "openevent is stopping (--max-events {max} reached); deliver it again later"
             ));
         }
-        let line = EventRecord::new(event).to_line();
+        let line = EventRecord::delivered(event).to_line();
         let pretty;
         let stdout: &[u8] = if self.quiet {
             b""

@@ -7,13 +7,21 @@ use open_event_core::model::{
     GroupChatMemberRobotDelete, GroupChatMemberUserCreate, GroupChatMemberUserDelete, Identity,
     TypedEvent,
 };
+use std::borrow::Cow;
+
 use serde::Serialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::style::{Palette, rfc3339};
 
 /// The JSON object of one event (`--json`, `--output`, `--exec` stdin, `decode --json`).
-#[derive(Debug, Serialize)]
+///
+/// `data` is the sender's JSON text itself when it is JSON (key order, number spelling and
+/// escapes kept; only whitespace between tokens is dropped, so the object stays on one line),
+/// else the text as a JSON string. No `Value` tree is built: the data is checked against the
+/// JSON grammar and copied (borrowed when it is already compact, the platform's case).
+#[derive(Debug)]
 pub(crate) struct EventRecord<'a> {
     /// The event's `time` in RFC 3339 (UTC).
     pub(crate) time: String,
@@ -21,30 +29,142 @@ pub(crate) struct EventRecord<'a> {
     pub(crate) topic: &'a str,
     pub(crate) operation: &'a str,
     pub(crate) nonce: &'a str,
-    /// The data as JSON when it parses, else the text as a string.
-    pub(crate) data: Value,
+    /// The data as compact JSON text when it parses, else `None` (printed as a string).
+    pub(crate) data: Option<Cow<'a, str>>,
+    raw_data: &'a str,
+}
+
+/// The fields before `data`, in the order they are printed.
+#[derive(Serialize)]
+struct Head<'r> {
+    time: &'r str,
+    event_code: &'r str,
+    topic: &'r str,
+    operation: &'r str,
+    nonce: &'r str,
 }
 
 impl<'a> EventRecord<'a> {
+    /// The record of any event: its data is checked against the JSON grammar.
     pub(crate) fn new(event: &'a Event) -> Self {
+        Self::with_data(event, compact_json(&event.data))
+    }
+
+    /// The record of an event the core delivered (a connection or the webhook endpoint): the
+    /// core delivers only events whose data is JSON text or empty ([`Event::check_json`]), so
+    /// it is not parsed a second time.
+    pub(crate) fn delivered(event: &'a Event) -> Self {
+        debug_assert!(
+            event.check_json().is_ok(),
+            "the core delivered non-JSON data"
+        );
+        let data = (!event.data.is_empty()).then(|| strip_whitespace(&event.data));
+        Self::with_data(event, data)
+    }
+
+    fn with_data(event: &'a Event, data: Option<Cow<'a, str>>) -> Self {
         Self {
             time: rfc3339(event.time),
             event_code: event.event_code(),
             topic: &event.topic,
             operation: &event.operation,
             nonce: &event.nonce,
-            data: data_value(&event.data),
+            data,
+            raw_data: &event.data,
         }
     }
 
     /// One line of JSON, newline included.
     pub(crate) fn to_line(&self) -> String {
-        let mut line = serde_json::to_string(self).unwrap_or_else(|err| {
-            // Serializing plain strings and a `Value` cannot fail; keep the stream valid anyway.
-            serde_json::json!({ "error": err.to_string() }).to_string()
+        let head = Head {
+            time: &self.time,
+            event_code: self.event_code,
+            topic: self.topic,
+            operation: self.operation,
+            nonce: self.nonce,
+        };
+        let data_len = self
+            .data
+            .as_ref()
+            .map_or(self.raw_data.len() + 2, |d| d.len());
+        let mut line = Vec::with_capacity(128 + data_len);
+        let written = serde_json::to_writer(&mut line, &head).and_then(|()| {
+            // `{...}` -> `{...,"data":DATA}`.
+            line.pop();
+            line.extend_from_slice(br#","data":"#);
+            match &self.data {
+                Some(json) => line.extend_from_slice(json.as_bytes()),
+                None => serde_json::to_writer(&mut line, self.raw_data)?,
+            }
+            line.extend_from_slice(b"}\n");
+            Ok(())
         });
-        line.push('\n');
-        line
+        match written.map(|()| String::from_utf8(line)) {
+            Ok(Ok(line)) => line,
+            // Serializing strings into a Vec cannot fail, and every piece is UTF-8; keep the
+            // stream valid anyway.
+            Ok(Err(err)) => error_line(&err.to_string()),
+            Err(err) => error_line(&err.to_string()),
+        }
+    }
+}
+
+fn error_line(message: &str) -> String {
+    let mut line = serde_json::json!({ "error": message }).to_string();
+    line.push('\n');
+    line
+}
+
+/// `data` as compact JSON text when it is JSON (any JSON value, by the grammar: numbers of any
+/// size, key order and duplicate keys as sent), borrowed when it has no whitespace between
+/// tokens, else with that whitespace dropped; `None` when it is not JSON.
+pub(crate) fn compact_json(data: &str) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<IgnoredAny>(data).ok()?;
+    Some(strip_whitespace(data))
+}
+
+/// Valid JSON text without the whitespace between its tokens (borrowed when it has none).
+fn strip_whitespace(data: &str) -> Cow<'_, str> {
+    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
+    // The platform sends compact JSON: one scan finds no whitespace byte at all.
+    if !data.as_bytes().iter().any(is_space) {
+        return Cow::Borrowed(data);
+    }
+    // Valid JSON, so bytes are enough: the bytes of a multi-byte character are all >= 0x80 and
+    // never a quote, a backslash or whitespace. Copied only from the first dropped byte on.
+    let bytes = data.as_bytes();
+    let mut out: Option<Vec<u8>> = None;
+    let mut in_string = false;
+    let mut escaped = false;
+    for (i, &b) in bytes.iter().enumerate() {
+        let keep = if in_string {
+            if escaped {
+                escaped = false;
+            } else if b == b'\\' {
+                escaped = true;
+            } else if b == b'"' {
+                in_string = false;
+            }
+            true
+        } else if b == b'"' {
+            in_string = true;
+            true
+        } else {
+            // JSON's whitespace; nothing else can stand between tokens.
+            !is_space(&b)
+        };
+        match (&mut out, keep) {
+            (Some(out), true) => out.push(b),
+            (None, false) => out = Some(bytes[..i].to_vec()),
+            _ => {}
+        }
+    }
+    match out.map(String::from_utf8) {
+        None => Cow::Borrowed(data),
+        Some(Ok(out)) => Cow::Owned(out),
+        // Unreachable: only ASCII bytes outside strings were dropped, so it is still UTF-8.
+        // Should it ever happen, the data as sent is valid JSON too.
+        Some(Err(_)) => Cow::Borrowed(data),
     }
 }
 
@@ -187,6 +307,46 @@ mod tests {
         let e = event("kso.x", "y", "not json");
         let v: Value = serde_json::from_str(&EventRecord::new(&e).to_line()).unwrap();
         assert_eq!(v["data"], "not json");
+    }
+
+    #[test]
+    fn json_data_is_the_senders_text_in_one_line() {
+        // Key order, number spelling, escapes and duplicate keys as sent; no `Value` round
+        // trip (which sorted the keys, spelled 1.0e2 as 100.0 and refused 1E8888).
+        let data = r#"{"z":1,"a":[1.0e2,1E8888],"s":"x\u00e9 \"y\"","a":null}"#;
+        let e = event("kso.x", "y", data);
+        let line = EventRecord::new(&e).to_line();
+        assert!(line.ends_with(&format!(",\"data\":{data}}}\n")), "{line}");
+        assert!(matches!(compact_json(data), Some(Cow::Borrowed(_))));
+        // Whitespace between tokens goes, so the record stays one line; inside strings it stays.
+        let pretty = "{\n  \"b\" : [ 1, 2 ],\r\n\t\"a\": \"x y\\\" z\"\n}\n";
+        assert_eq!(
+            compact_json(pretty).as_deref(),
+            Some(r#"{"b":[1,2],"a":"x y\" z"}"#)
+        );
+        let e = event("kso.x", "y", pretty);
+        let line = EventRecord::new(&e).to_line();
+        assert_eq!(line.matches('\n').count(), 1, "{line}");
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["data"], serde_json::json!({"b": [1, 2], "a": "x y\" z"}));
+        // A scalar is JSON too; trailing garbage is not.
+        assert_eq!(compact_json(" 42 ").as_deref(), Some("42"));
+        // Multi-byte characters pass whole, inside strings and out of the scan's way.
+        assert_eq!(
+            compact_json("{ \"é\" : \"中 文\" }").as_deref(),
+            Some("{\"é\":\"中 文\"}")
+        );
+        assert_eq!(compact_json("{} x"), None);
+        // A delivered event's data is JSON already: the same text, without parsing it again.
+        let e = event("kso.x", "y", pretty);
+        assert_eq!(
+            EventRecord::delivered(&e).to_line(),
+            EventRecord::new(&e).to_line()
+        );
+        let e = event("kso.x", "y", "");
+        let line = EventRecord::delivered(&e).to_line();
+        assert!(line.ends_with(",\"data\":\"\"}\n"), "{line}");
+        assert_eq!(compact_json(""), None);
     }
 
     #[test]
