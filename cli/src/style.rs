@@ -1,6 +1,5 @@
 //! Colour decisions, coloured pretty JSON, timestamps, and counted nouns.
 
-use std::fmt::Write as _;
 use std::io::IsTerminal;
 
 use anstream::ColorChoice;
@@ -166,15 +165,27 @@ pub(crate) fn rfc3339(secs: i64) -> String {
     let days = secs.div_euclid(86_400);
     let rem = secs.rem_euclid(86_400);
     let (year, month, day) = civil_from_days(days);
-    let mut out = String::with_capacity(20);
-    let _ = write!(
-        out,
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    );
-    out
+    let (hour, minute, second) = (rem / 3600, rem % 3600 / 60, rem % 60);
+    let Ok(year4 @ 0..=9999) = u32::try_from(year) else {
+        // Outside the four-digit years (only from a made-up `time`): the general formatter.
+        return format!("{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z");
+    };
+    // Once per printed event, so without the formatting machinery.
+    let mut out = *b"0000-00-00T00:00:00Z";
+    let mut put = |at: usize, width: usize, mut value: u32| {
+        for i in (at..at + width).rev() {
+            out[i] = b'0' + (value % 10) as u8;
+            value /= 10;
+        }
+    };
+    put(0, 4, year4);
+    put(5, 2, month);
+    put(8, 2, day);
+    // In 0..86_400 by `rem_euclid`, so each part fits.
+    put(11, 2, hour as u32);
+    put(14, 2, minute as u32);
+    put(17, 2, second as u32);
+    out.iter().map(|&b| char::from(b)).collect()
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
@@ -202,6 +213,9 @@ mod tests {
         assert_eq!(rfc3339(951_825_600), "2000-02-29T12:00:00Z");
         assert_eq!(rfc3339(4_102_444_799), "2099-12-31T23:59:59Z");
         assert_eq!(rfc3339(-1), "1969-12-31T23:59:59Z");
+        // Past the four-digit years, the general formatter.
+        assert_eq!(rfc3339(253_402_300_800), "10000-01-01T00:00:00Z");
+        assert_eq!(rfc3339(-62_167_219_200), "0000-01-01T00:00:00Z");
     }
 
     #[test]
