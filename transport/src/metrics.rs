@@ -319,10 +319,28 @@ mod enabled {
     /// The label value for an event code (bounded, see the module docs).
     pub(crate) fn code_label(code: &str) -> &'static str {
         static CODES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+        thread_local! {
+            // The last code this thread labelled: a burst of one code skips the lock and the
+            // hash (twice per event, on the loop's thread).
+            static LAST: std::cell::Cell<&'static str> = const { std::cell::Cell::new("") };
+        }
         if code.len() > MAX_CODE_LABEL_LEN {
             return "other";
         }
-        let mut codes = CODES.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = LAST.get();
+        if !code.is_empty() && last == code {
+            return last;
+        }
+        let label = known_label(&CODES, code);
+        if label != "other" {
+            LAST.set(label);
+        }
+        label
+    }
+
+    /// The kept label of `code`, kept now if there is room, else `other`.
+    fn known_label(codes: &Mutex<Option<HashSet<&'static str>>>, code: &str) -> &'static str {
+        let mut codes = codes.lock().unwrap_or_else(PoisonError::into_inner);
         let codes = codes.get_or_insert_with(HashSet::new);
         if let Some(known) = codes.get(code) {
             return known;
@@ -441,6 +459,11 @@ mod enabled {
             }
             assert_eq!(code_label("kso.test.one_too_many"), "other");
             assert_eq!(code_label("kso.test.bounded"), "kso.test.bounded");
+            // The same code again comes from the thread's cache, with the same answer; a code
+            // past the bound is never cached under its own name.
+            assert_eq!(code_label("kso.test.bounded"), "kso.test.bounded");
+            assert_eq!(code_label("kso.test.one_too_many"), "other");
+            assert_eq!(code_label("kso.test.one_too_many"), "other");
         }
 
         #[test]
