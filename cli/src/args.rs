@@ -108,7 +108,8 @@ with the fix, or with --strict stops the run (exit 3): events no pattern matches
 200 unhandled, so the platform never redelivers them.
 
 Output: events go to stdout (readable, or NDJSON with --json: one object per event with
-time (RFC 3339), event_code, topic, operation, nonce and data); status lines go to stderr.
+time (RFC 3339), event_code, topic, operation, nonce and data, the event's JSON as sent,
+key order kept); status lines go to stderr.
 Closing stdout (e.g. `| head -n 3`) stops the client gracefully with exit code 0.
 Events are printed in the order they arrive, each acked once it was written (on --runtime
 blocking they are handled one at a time for that, unless --max-in-flight is given).

@@ -17,10 +17,10 @@ use crate::style::{Palette, rfc3339};
 
 /// The JSON object of one event (`--json`, `--output`, `--exec` stdin, `decode --json`).
 ///
-/// `data` is the sender's JSON text itself when it is JSON (key order, number spelling and
-/// escapes kept; only whitespace between tokens is dropped, so the object stays on one line),
-/// else the text as a JSON string. No `Value` tree is built: the data is checked against the
-/// JSON grammar and copied (borrowed when it is already compact, the platform's case).
+/// `data` is the sender's JSON text itself when it is JSON (key order, number spelling,
+/// escapes and spacing kept; a line break between tokens becomes a space, so the object stays
+/// on one line), else the text as a JSON string. No `Value` tree is built: the data is
+/// checked against the JSON grammar and borrowed (copied only to replace line breaks).
 #[derive(Debug)]
 pub(crate) struct EventRecord<'a> {
     /// The event's `time` in RFC 3339 (UTC).
@@ -29,7 +29,7 @@ pub(crate) struct EventRecord<'a> {
     pub(crate) topic: &'a str,
     pub(crate) operation: &'a str,
     pub(crate) nonce: &'a str,
-    /// The data as compact JSON text when it parses, else `None` (printed as a string).
+    /// The data as one line of JSON text when it parses, else `None` (printed as a string).
     pub(crate) data: Option<Cow<'a, str>>,
     raw_data: &'a str,
 }
@@ -47,7 +47,7 @@ struct Head<'r> {
 impl<'a> EventRecord<'a> {
     /// The record of any event: its data is checked against the JSON grammar.
     pub(crate) fn new(event: &'a Event) -> Self {
-        Self::with_data(event, compact_json(&event.data))
+        Self::with_data(event, json_one_line(&event.data))
     }
 
     /// The record of an event the core delivered (a connection or the webhook endpoint): the
@@ -58,7 +58,7 @@ impl<'a> EventRecord<'a> {
             event.check_json().is_ok(),
             "the core delivered non-JSON data"
         );
-        let data = (!event.data.is_empty()).then(|| strip_whitespace(&event.data));
+        let data = (!event.data.is_empty()).then(|| one_line(&event.data));
         Self::with_data(event, data)
     }
 
@@ -115,57 +115,21 @@ fn error_line(message: &str) -> String {
     line
 }
 
-/// `data` as compact JSON text when it is JSON (any JSON value, by the grammar: numbers of any
-/// size, key order and duplicate keys as sent), borrowed when it has no whitespace between
-/// tokens, else with that whitespace dropped; `None` when it is not JSON.
-pub(crate) fn compact_json(data: &str) -> Option<Cow<'_, str>> {
+/// `data` as one line of JSON text when it is JSON (any JSON value, by the grammar: numbers of
+/// any size, key order and duplicate keys as sent; see [`one_line`]); `None` when it is not.
+pub(crate) fn json_one_line(data: &str) -> Option<Cow<'_, str>> {
     serde_json::from_str::<IgnoredAny>(data).ok()?;
-    Some(strip_whitespace(data))
+    Some(one_line(data))
 }
 
-/// Valid JSON text without the whitespace between its tokens (borrowed when it has none).
-fn strip_whitespace(data: &str) -> Cow<'_, str> {
-    let is_space = |b: &u8| matches!(b, b' ' | b'\t' | b'\n' | b'\r');
-    // The platform sends compact JSON: one scan finds no whitespace byte at all.
-    if !data.as_bytes().iter().any(is_space) {
+/// Valid JSON text on one line: a line break can stand only between tokens (JSON strings hold
+/// none unescaped), so each one becomes a space; the rest is kept as sent. Borrowed when there
+/// is none, the platform's case.
+fn one_line(data: &str) -> Cow<'_, str> {
+    if memchr::memchr2(b'\n', b'\r', data.as_bytes()).is_none() {
         return Cow::Borrowed(data);
     }
-    // Valid JSON, so bytes are enough: the bytes of a multi-byte character are all >= 0x80 and
-    // never a quote, a backslash or whitespace. Copied only from the first dropped byte on.
-    let bytes = data.as_bytes();
-    let mut out: Option<Vec<u8>> = None;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &b) in bytes.iter().enumerate() {
-        let keep = if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            true
-        } else if b == b'"' {
-            in_string = true;
-            true
-        } else {
-            // JSON's whitespace; nothing else can stand between tokens.
-            !is_space(&b)
-        };
-        match (&mut out, keep) {
-            (Some(out), true) => out.push(b),
-            (None, false) => out = Some(bytes[..i].to_vec()),
-            _ => {}
-        }
-    }
-    match out.map(String::from_utf8) {
-        None => Cow::Borrowed(data),
-        Some(Ok(out)) => Cow::Owned(out),
-        // Unreachable: only ASCII bytes outside strings were dropped, so it is still UTF-8.
-        // Should it ever happen, the data as sent is valid JSON too.
-        Some(Err(_)) => Cow::Borrowed(data),
-    }
+    Cow::Owned(data.replace(['\n', '\r'], " "))
 }
 
 /// The event's data as JSON, or its text as a JSON string when it is not JSON.
@@ -317,26 +281,25 @@ mod tests {
         let e = event("kso.x", "y", data);
         let line = EventRecord::new(&e).to_line();
         assert!(line.ends_with(&format!(",\"data\":{data}}}\n")), "{line}");
-        assert!(matches!(compact_json(data), Some(Cow::Borrowed(_))));
-        // Whitespace between tokens goes, so the record stays one line; inside strings it stays.
+        assert!(matches!(json_one_line(data), Some(Cow::Borrowed(_))));
+        // A line break between tokens becomes a space, so the record stays one line; the rest
+        // of the spacing is kept as sent.
         let pretty = "{\n  \"b\" : [ 1, 2 ],\r\n\t\"a\": \"x y\\\" z\"\n}\n";
         assert_eq!(
-            compact_json(pretty).as_deref(),
-            Some(r#"{"b":[1,2],"a":"x y\" z"}"#)
+            json_one_line(pretty).as_deref(),
+            Some("{   \"b\" : [ 1, 2 ],  \t\"a\": \"x y\\\" z\" } ")
         );
         let e = event("kso.x", "y", pretty);
         let line = EventRecord::new(&e).to_line();
         assert_eq!(line.matches('\n').count(), 1, "{line}");
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["data"], serde_json::json!({"b": [1, 2], "a": "x y\" z"}));
-        // A scalar is JSON too; trailing garbage is not.
-        assert_eq!(compact_json(" 42 ").as_deref(), Some("42"));
-        // Multi-byte characters pass whole, inside strings and out of the scan's way.
-        assert_eq!(
-            compact_json("{ \"é\" : \"中 文\" }").as_deref(),
-            Some("{\"é\":\"中 文\"}")
-        );
-        assert_eq!(compact_json("{} x"), None);
+        // A scalar is JSON too, and so is text of any script.
+        assert_eq!(json_one_line(" 42 ").as_deref(), Some(" 42 "));
+        let cjk = "{ \"é\" :\n\"中 文\" }";
+        assert_eq!(json_one_line(cjk).as_deref(), Some("{ \"é\" : \"中 文\" }"));
+        // Trailing garbage is not JSON: printed as a string.
+        assert_eq!(json_one_line("{} x"), None);
         // A delivered event's data is JSON already: the same text, without parsing it again.
         let e = event("kso.x", "y", pretty);
         assert_eq!(
@@ -346,7 +309,7 @@ mod tests {
         let e = event("kso.x", "y", "");
         let line = EventRecord::delivered(&e).to_line();
         assert!(line.ends_with(",\"data\":\"\"}\n"), "{line}");
-        assert_eq!(compact_json(""), None);
+        assert_eq!(json_one_line(""), None);
     }
 
     #[test]
