@@ -185,7 +185,7 @@ pub(crate) fn rfc3339(secs: i64) -> String {
     put(11, 2, hour as u32);
     put(14, 2, minute as u32);
     put(17, 2, second as u32);
-    out.iter().map(|&b| char::from(b)).collect()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
