@@ -92,7 +92,8 @@ pub(crate) struct EventHandling {
 pub(crate) enum Taken {
     /// Over `--max-events`: answered 500 with this text.
     Refused(String),
-    /// Its output is queued; it is the `n`th event taken; `line` is its JSON line.
+    /// Its output is queued; it is the `n`th event taken; `line` is its JSON line (empty when
+    /// nothing needs it: readable output without `--output` or `--exec`).
     Queued {
         n: u64,
         line: String,
@@ -233,7 +234,13 @@ impl EventHandling {
                 "openevent is stopping (--max-events {max} reached); deliver it again later"
             ));
         }
-        let line = EventRecord::delivered(event).to_line();
+        // The JSON line is built only when something prints or runs it.
+        let wants_line = (self.json && !self.quiet) || self.record_file || self.exec.is_some();
+        let line = if wants_line {
+            EventRecord::delivered(event).to_line()
+        } else {
+            String::new()
+        };
         let pretty;
         let stdout: &[u8] = if self.quiet {
             b""
