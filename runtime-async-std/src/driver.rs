@@ -77,6 +77,11 @@ pub(crate) struct Driver {
     attempt: u64,
     /// The core asked us to stop reading.
     paused: bool,
+    /// A read returned `Pending` in this `poll`: the waker is registered for the socket, so
+    /// reading again before it fires would only cost a `recv` that fails and an `epoll_ctl`
+    /// that re-arms (async-io registers interest on every `Pending`). Cleared by each `poll`
+    /// and by a new link.
+    read_blocked: bool,
     /// `ClientHandle::stop` was seen and passed on to the core.
     stop_seen: bool,
     dialer: Arc<Dialer>,
@@ -104,6 +109,7 @@ impl Driver {
             link: Link::Down,
             attempt: 0,
             paused: false,
+            read_blocked: false,
             stop_seen: false,
             dialer: Arc::new(Dialer::new(prepared.tls, prepared.proxy)),
             dispatcher: prepared.dispatcher,
@@ -144,6 +150,7 @@ impl Driver {
         let span = self.spans.client().clone();
         let _entered = span.enter();
         self.status.register(cx.waker());
+        self.read_blocked = false;
         let mut turns = 0;
         let result = loop {
             if self.conn.is_stopped() {
@@ -248,10 +255,14 @@ impl Driver {
         };
         // After our close frame, keep reading regardless of a pause: the peer's close (or the
         // end of the stream) is what finishes the close handshake.
-        if self.paused && !up.closing {
+        if (self.paused && !up.closing) || self.read_blocked {
             return None;
         }
-        match ready_or_none(up.ws.poll_next_unpin(cx))? {
+        let Poll::Ready(read) = up.ws.poll_next_unpin(cx) else {
+            self.read_blocked = true;
+            return None;
+        };
+        match read {
             Some(Ok(message)) => {
                 self.on_read(message);
                 Some(true)
@@ -274,15 +285,19 @@ impl Driver {
         }
     }
 
-    /// The single sleep until the core's next deadline. The timer is re-armed only when the
-    /// deadline changes; a deadline already due is handled without sleeping.
+    /// The single sleep until the core's next deadline; a deadline already due is handled
+    /// without sleeping. The timer is re-armed only when the deadline moves earlier than the
+    /// armed one: the core's deadlines move later with almost every frame (the silence and
+    /// write timers restart), and re-arming async-io's timer costs the reactor a wake-up and a
+    /// `timerfd_settime`. A timer that fires before the (moved) deadline is harmless:
+    /// `handle_timeout` before any deadline does nothing, and the next pass arms the new one.
     fn poll_timer(&mut self, cx: &mut Context<'_>) -> bool {
         let Some(deadline) = self.conn.poll_timeout() else {
             return false;
         };
         let now = Instant::now();
         if deadline > now {
-            if self.armed != Some(deadline) {
+            if self.armed.is_none_or(|armed| deadline < armed) {
                 self.timer.set_at(deadline);
                 self.armed = Some(deadline);
             }
@@ -305,6 +320,7 @@ impl Driver {
         match result {
             Ok(ws) => {
                 self.link = Link::Up(Box::new(Up::new(ws)));
+                self.read_blocked = false;
                 self.conn.handle_input(Instant::now(), Input::Opened);
             }
             Err(err) => self
@@ -448,14 +464,6 @@ impl Future for Running {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let outcome = ready!(Pin::new(&mut self.outcome).poll(cx));
         Poll::Ready((self.token, outcome))
-    }
-}
-
-/// `Some` of a ready poll.
-fn ready_or_none<T>(poll: Poll<T>) -> Option<T> {
-    match poll {
-        Poll::Ready(value) => Some(value),
-        Poll::Pending => None,
     }
 }
 
