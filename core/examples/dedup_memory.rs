@@ -4,7 +4,7 @@
 //! by `N`. Linux only (reads `/proc/self/statm`).
 //!
 //! ```text
-//! cargo run --release -p open-event-core --example dedup_memory [N]
+//! cargo run --release -p open-event-core --features testing --example dedup_memory [N]
 //! ```
 
 use std::sync::Arc;
@@ -42,11 +42,16 @@ fn main() {
     let now = Instant::now();
     let mut conn = Connection::new(Arc::new(config), now, 1);
     conn.handle_input(now, Input::Opened);
+    // Every ack is reported flushed, as a driver would: the connection then holds nothing for
+    // the event but its nonce's entry in the dedup memory.
     let run = |conn: &mut Connection| {
         while let Some(action) = conn.poll_action() {
-            if let Action::Deliver(delivery) = action {
-                conn.complete(now, delivery.token, Outcome::Ok)
-                    .expect("fresh token");
+            match action {
+                Action::Deliver(delivery) => conn
+                    .complete(now, delivery.token, Outcome::Ok)
+                    .expect("fresh token"),
+                Action::Send(transmit) => conn.handle_input(now, Input::Sent(transmit.id)),
+                _ => {}
             }
         }
     };

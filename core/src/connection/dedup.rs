@@ -59,12 +59,14 @@
 //!
 //! # Memory
 //!
-//! One remembered nonce costs about 190–230 bytes (hash table slack included), measured as the
-//! growth of the resident set with 16-character nonces, the platform's:
-//! `cargo run --release -p open-event-core --example dedup_memory N` gave 218 bytes for
-//! N = 10 000 (the default capacity: about 2 MB), 187 for 100 000 and 232 for 1 000 000.
-//! Each ack adds a reference (a shared pointer and two integers) to the eviction queues while
-//! its nonce is remembered.
+//! One remembered nonce costs about 220–280 bytes (hash table and queue slack included),
+//! measured as the growth of the resident set with 16-character nonces, the platform's, each
+//! handled and its ack flushed, within `settle` of the ack (the state during a burst, when
+//! every ack is still settling): `cargo run --release -p open-event-core --features testing
+//! --example dedup_memory N` gave 249 bytes for N = 10 000 (the default capacity: about
+//! 2.4 MB), 224 for 100 000 and 281 for 1 000 000. Per nonce: its entry in the hash table (the
+//! shared nonce, its state and latest ack), the shared nonce's allocation, its admission slot,
+//! and one ack reference (a shared pointer, an id and, while settling, an instant).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
