@@ -129,7 +129,7 @@ macro_rules! __config_settings {
             /// How many nonces are remembered at most.
             dedup_capacity: usize = 10_000,
             setter {
-                /// How many nonces are remembered (about 250 bytes each). Default 10 000; allowed
+                /// How many nonces are remembered (about 140 bytes each). Default 10 000; allowed
                 /// 1 ..= 10 000 000. When full, a new nonce takes the place of the oldest one whose
                 /// ack the server has had (sent on a connection that stayed open for twice
                 /// `write_timeout` after it); when every remembered nonce might still be

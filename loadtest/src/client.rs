@@ -106,7 +106,7 @@ pub(crate) struct ClientArgs {
 /// setting keeps the SDK's default. The baseline acker ignores them.
 #[derive(Debug, Clone, Default, clap::Args)]
 pub(crate) struct Tuning {
-    /// The client's `dedup_capacity` (nonces remembered, about 250 bytes each; default 10 000).
+    /// The client's `dedup_capacity` (nonces remembered, about 140 bytes each; default 10 000).
     #[arg(long, value_name = "NONCES")]
     pub(crate) dedup_capacity: Option<usize>,
     /// Switch the client's duplicate suppression off (`dedup(false)`: no nonce memory at all).

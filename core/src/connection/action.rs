@@ -277,7 +277,7 @@ pub enum Notice {
     /// running, acks too recent or lost with their connection), new nonces were delivered but
     /// not remembered (`unremembered`: a redelivery of them reaches the handler again).
     /// Reported at most once a minute; raise `dedup_capacity` to at least the peak event rate
-    /// times `dedup_window` (each nonce costs about 250 bytes).
+    /// times `dedup_window` (each nonce costs about 140 bytes).
     DedupFull {
         /// The configured `dedup_capacity`.
         capacity: usize,
@@ -478,7 +478,7 @@ impl fmt::Display for Notice {
                 }
                 write!(
                     f,
-                    "raise dedup_capacity (about 250 bytes per nonce) to the peak rate times \
+                    "raise dedup_capacity (about 140 bytes per nonce) to the peak rate times \
                      the window"
                 )
             }

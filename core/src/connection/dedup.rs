@@ -59,18 +59,22 @@
 //!
 //! # Memory
 //!
-//! One remembered nonce costs about 220–280 bytes (hash table and queue slack included),
-//! measured as the growth of the resident set with 16-character nonces, the platform's, each
-//! handled and its ack flushed, within `settle` of the ack (the state during a burst, when
-//! every ack is still settling): `cargo run --release -p open-event-core --features testing
-//! --example dedup_memory N` gave 249 bytes for N = 10 000 (the default capacity: about
-//! 2.4 MB), 224 for 100 000 and 281 for 1 000 000. Per nonce: its entry in the hash table (the
-//! shared nonce, its state and latest ack), the shared nonce's allocation, its admission slot,
-//! and one ack reference (a shared pointer, an id and, while settling, an instant).
+//! One remembered nonce costs about 120–140 bytes (table and queue slack included), measured
+//! as the growth of the resident set with 16-character nonces, the platform's, each handled
+//! and its ack flushed, within `settle` of the ack (the state during a burst, when every ack is
+//! still settling): `cargo run --release -p open-event-core --features testing --example
+//! dedup_memory N` gave 136 bytes for N = 10 000 (the default capacity: about 1.4 MB), 120 for
+//! 100 000 and 123 for 1 000 000 (249, 224 and 281 before the slab layout). Per nonce: 4 bytes
+//! in the lookup table (a slab index; the nonce is stored once, in its entry), a 64-byte slab
+//! entry (the nonce inline up to 22 bytes, else boxed; its state and latest ack), a 24-byte
+//! admission slot and one 16–24-byte ack reference (times as 8-byte stamps). The queues name entries by slab index and
+//! tell a reused place by its admission slot or ack id, which are never reused.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::{BuildHasher, RandomState};
 use std::time::{Duration, Instant};
+
+use hashbrown::HashTable;
 
 use super::Notice;
 
@@ -95,41 +99,179 @@ pub(super) struct AckCode {
     pub(super) msg: Option<String>,
 }
 
+/// Nonce bytes kept inline; the platform's nonces have 16.
+const INLINE: usize = 22;
+
+/// A remembered nonce's bytes, in 24 bytes: inline when short, else boxed.
 #[derive(Debug)]
-enum Entry {
-    Pending { waiting: Vec<u64> },
-    Done(AckCode),
+enum NonceBytes {
+    Inline { len: u8, bytes: [u8; INLINE] },
+    Boxed(Box<[u8]>),
+}
+
+impl NonceBytes {
+    fn new(nonce: &str) -> Self {
+        let given = nonce.as_bytes();
+        let mut bytes = [0; INLINE];
+        match (u8::try_from(given.len()), bytes.get_mut(..given.len())) {
+            (Ok(len), Some(inline)) => {
+                inline.copy_from_slice(given);
+                Self::Inline { len, bytes }
+            }
+            _ => Self::Boxed(given.into()),
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Self::Inline { len, bytes } => bytes.get(..usize::from(*len)).unwrap_or_default(),
+            Self::Boxed(bytes) => bytes,
+        }
+    }
+}
+
+/// Where a remembered nonce is.
+#[derive(Debug)]
+enum State {
+    /// Being handled; the transports whose redeliveries wait for its outcome (a boxed slice:
+    /// almost always none, and a few at most).
+    Pending(Option<Box<[u64]>>),
+    /// Handled, with this ack.
+    Done { code: u16, msg: Option<Box<str>> },
 }
 
 /// A remembered nonce: its state, which `order` slot is its own (older slots of the same
-/// nonce, left behind by a forget, are stale), and its latest ack, if one was sent.
+/// nonce, left behind by a forget, are stale), and its latest ack (`0`: none sent yet).
 #[derive(Debug)]
 struct Remembered {
+    nonce: NonceBytes,
     slot: u64,
-    entry: Entry,
-    ack: Option<u64>,
+    ack: u64,
+    state: State,
 }
 
-/// One admission, in time order.
-#[derive(Debug)]
+/// A point in time as nanoseconds since the memory's first one (8 bytes, not an `Instant`'s
+/// 16: two of them are kept per nonce).
+type Stamp = u64;
+
+/// One admission, in time order: the slab index its nonce was given.
+#[derive(Debug, Clone, Copy)]
 struct Slot {
-    at: Instant,
+    at: Stamp,
     id: u64,
-    nonce: Arc<str>,
+    index: u32,
 }
 
 /// One sent ack of a remembered nonce; stale once the nonce leaves or is acked again.
-#[derive(Debug)]
+#[derive(Debug, Clone, Copy)]
 struct AckRef {
-    nonce: Arc<str>,
+    index: u32,
     id: u64,
 }
 
 /// An ack sent at `at` on the open transport, not yet `settle` old.
 #[derive(Debug)]
 struct Sent {
-    at: Instant,
+    at: Stamp,
     ack: AckRef,
+}
+
+/// The remembered nonces: a slab of entries, found by nonce through a table of slab indices
+/// (4 bytes a nonce, the nonce itself stored once, in its entry). The queues refer to entries
+/// by index and tell a reused index by the admission slot or ack id, which are never reused.
+#[derive(Debug, Default)]
+struct Memory {
+    table: HashTable<u32>,
+    entries: Vec<Option<Remembered>>,
+    free: Vec<u32>,
+    live: usize,
+    hasher: RandomState,
+}
+
+impl Memory {
+    fn find(&self, nonce: &str) -> Option<u32> {
+        let nonce = nonce.as_bytes();
+        let entries = &self.entries;
+        self.table
+            .find(self.hasher.hash_one(nonce), |&index| {
+                slot_of(entries, index).is_some_and(|r| r.nonce.as_bytes() == nonce)
+            })
+            .copied()
+    }
+
+    fn get(&self, index: u32) -> Option<&Remembered> {
+        slot_of(&self.entries, index)
+    }
+
+    fn get_mut(&mut self, index: u32) -> Option<&mut Remembered> {
+        self.entries
+            .get_mut(usize::try_from(index).ok()?)
+            .and_then(Option::as_mut)
+    }
+
+    /// Remembers a nonce not remembered yet, as pending; returns its index.
+    fn insert(&mut self, nonce: &str, slot: u64) -> u32 {
+        let entry = Remembered {
+            nonce: NonceBytes::new(nonce),
+            slot,
+            ack: 0,
+            state: State::Pending(None),
+        };
+        let index = match self.free.pop() {
+            Some(index) => {
+                if let Some(place) = usize::try_from(index)
+                    .ok()
+                    .and_then(|i| self.entries.get_mut(i))
+                {
+                    *place = Some(entry);
+                }
+                index
+            }
+            None => {
+                // The capacity is at most 10 000 000 (config), far below u32::MAX.
+                let index = u32::try_from(self.entries.len()).unwrap_or(u32::MAX);
+                self.entries.push(Some(entry));
+                index
+            }
+        };
+        let Self {
+            table,
+            entries,
+            hasher,
+            ..
+        } = self;
+        table.insert_unique(hasher.hash_one(nonce.as_bytes()), index, |&i| {
+            slot_of(entries, i).map_or(0, |r| hasher.hash_one(r.nonce.as_bytes()))
+        });
+        self.live += 1;
+        index
+    }
+
+    /// Forgets the entry at `index`; returns it.
+    fn remove(&mut self, index: u32) -> Option<Remembered> {
+        let removed = usize::try_from(index)
+            .ok()
+            .and_then(|i| self.entries.get_mut(i))
+            .and_then(Option::take)?;
+        let hash = self.hasher.hash_one(removed.nonce.as_bytes());
+        if let Ok(found) = self.table.find_entry(hash, |&i| i == index) {
+            found.remove();
+        }
+        self.free.push(index);
+        self.live -= 1;
+        Some(removed)
+    }
+}
+
+/// The time from stamp `then` to stamp `now` (zero if `then` is later).
+fn elapsed(now: Stamp, then: Stamp) -> Duration {
+    Duration::from_nanos(now.saturating_sub(then))
+}
+
+fn slot_of(entries: &[Option<Remembered>], index: u32) -> Option<&Remembered> {
+    entries
+        .get(usize::try_from(index).ok()?)
+        .and_then(Option::as_ref)
 }
 
 /// A bounded, time-windowed set of nonces (see the module docs for the policy).
@@ -141,7 +283,9 @@ pub(super) struct Dedup {
     retry_errors: bool,
     /// How long a transport must stay open after an ack for the ack to count as received.
     settle: Duration,
-    entries: HashMap<Arc<str>, Remembered>,
+    /// The instant [`Stamp`]s count from: the first one the memory was given.
+    epoch: Option<Instant>,
+    memory: Memory,
     /// Admissions oldest first; may hold stale slots (see [`Remembered::slot`]), which count
     /// neither against the capacity nor for expiry.
     order: VecDeque<Slot>,
@@ -153,6 +297,7 @@ pub(super) struct Dedup {
     lost: BTreeMap<u64, AckRef>,
     /// Acks the server has had: the nonces a full memory forgets first, oldest first.
     settled: VecDeque<AckRef>,
+    /// The id of the next ack (from 1: `0` in [`Remembered::ack`] means none).
     next_ack: u64,
     /// New nonces not remembered (memory full of at-risk ones) since the last notice.
     unremembered: u64,
@@ -178,13 +323,14 @@ impl Dedup {
             capacity,
             retry_errors,
             settle,
-            entries: HashMap::new(),
+            epoch: None,
+            memory: Memory::default(),
             order: VecDeque::new(),
             next_slot: 0,
             settling: VecDeque::new(),
             lost: BTreeMap::new(),
             settled: VecDeque::new(),
-            next_ack: 0,
+            next_ack: 1,
             unremembered: 0,
             evicted: 0,
             last_full_notice: None,
@@ -199,13 +345,22 @@ impl Dedup {
         }
         self.expire(now);
         self.settle_due(now);
-        if let Some(remembered) = self.entries.get_mut(nonce) {
+        if let Some(remembered) = self
+            .memory
+            .find(nonce)
+            .and_then(|index| self.memory.get_mut(index))
+        {
             let slot = remembered.slot;
-            let seen = match &mut remembered.entry {
-                Entry::Done(ack) => Seen::Done(ack.clone()),
-                Entry::Pending { waiting } => {
-                    if !waiting.contains(&transport) {
-                        waiting.push(transport);
+            let seen = match &mut remembered.state {
+                State::Done { code, msg } => Seen::Done(AckCode {
+                    code: *code,
+                    msg: msg.as_deref().map(str::to_owned),
+                }),
+                State::Pending(waiting) => {
+                    if !waiting.as_deref().unwrap_or_default().contains(&transport) {
+                        let mut more = waiting.take().map(Vec::from).unwrap_or_default();
+                        more.push(transport);
+                        *waiting = Some(more.into_boxed_slice());
                     }
                     Seen::Pending
                 }
@@ -213,57 +368,54 @@ impl Dedup {
             self.pass_over(slot);
             return seen;
         }
-        if self.entries.len() >= self.capacity && !self.evict_settled(now) {
+        if self.memory.live >= self.capacity && !self.evict_settled(now) {
             self.unremembered += 1;
             self.report_full(now);
             return Seen::New;
         }
-        let nonce: Arc<str> = Arc::from(nonce);
         let slot = self.next_slot;
         self.next_slot += 1;
+        let index = self.memory.insert(nonce, slot);
+        let at = self.stamp(now);
         self.order.push_back(Slot {
-            at: now,
+            at,
             id: slot,
-            nonce: Arc::clone(&nonce),
+            index,
         });
-        self.entries.insert(
-            nonce,
-            Remembered {
-                slot,
-                entry: Entry::Pending {
-                    waiting: Vec::new(),
-                },
-                ack: None,
-            },
-        );
         Seen::New
     }
 
     /// Stores the outcome of `nonce` and returns the transports whose redeliveries wait for it.
     pub(super) fn complete(&mut self, nonce: &str, ack: &AckCode) -> Vec<u64> {
-        let Some(remembered) = self.entries.get_mut(nonce) else {
+        let Some(index) = self.memory.find(nonce) else {
             return Vec::new();
         };
         if self.retry_errors && ack.code != 200 {
             // Forget it: the redelivery the error asks for reaches the handler again.
-            let waiting = match self.entries.remove(nonce) {
+            let waiting = match self.memory.remove(index) {
                 Some(Remembered {
-                    entry: Entry::Pending { waiting },
+                    state: State::Pending(waiting),
                     ..
-                }) => waiting,
+                }) => waiting.map(Vec::from).unwrap_or_default(),
                 _ => Vec::new(),
             };
             self.compact();
             return waiting;
         }
-        let entry = &mut remembered.entry;
-        match std::mem::replace(entry, Entry::Done(ack.clone())) {
-            Entry::Pending { waiting } => waiting,
-            done @ Entry::Done(_) => {
-                // Already completed (a forgotten and re-delivered nonce): keep the first outcome.
-                *entry = done;
-                Vec::new()
+        let Some(remembered) = self.memory.get_mut(index) else {
+            return Vec::new();
+        };
+        match &mut remembered.state {
+            State::Pending(waiting) => {
+                let waiting = waiting.take().map(Vec::from).unwrap_or_default();
+                remembered.state = State::Done {
+                    code: ack.code,
+                    msg: ack.msg.as_deref().map(Box::from),
+                };
+                waiting
             }
+            // Already completed (a forgotten and re-delivered nonce): keep the first outcome.
+            State::Done { .. } => Vec::new(),
         }
     }
 
@@ -273,21 +425,22 @@ impl Dedup {
         if !self.enabled {
             return;
         }
-        let Some((key, remembered)) = self.entries.get_key_value(nonce) else {
+        let Some(index) = self.memory.find(nonce) else {
             return;
         };
-        if !matches!(remembered.entry, Entry::Done(_)) {
+        let id = self.next_ack;
+        let Some(remembered) = self.memory.get_mut(index) else {
+            return;
+        };
+        if !matches!(remembered.state, State::Done { .. }) {
             return;
         }
-        let nonce = Arc::clone(key);
-        let id = self.next_ack;
         self.next_ack += 1;
-        if let Some(remembered) = self.entries.get_mut(&nonce) {
-            remembered.ack = Some(id);
-        }
+        remembered.ack = id;
+        let at = self.stamp(now);
         self.settling.push_back(Sent {
-            at: now,
-            ack: AckRef { nonce, id },
+            at,
+            ack: AckRef { index, id },
         });
     }
 
@@ -296,7 +449,7 @@ impl Dedup {
     pub(super) fn transport_closed(&mut self, now: Instant) {
         self.settle_due(now);
         for sent in std::mem::take(&mut self.settling) {
-            if let Some(slot) = self.current(&sent.ack).map(|r| r.slot) {
+            if let Some(slot) = self.current(sent.ack).map(|r| r.slot) {
                 self.lost.insert(slot, sent.ack);
             }
         }
@@ -306,21 +459,24 @@ impl Dedup {
     /// Forgets a nonce that was never delivered (dropped from the backlog), so its redelivery
     /// is taken as new.
     pub(super) fn forget(&mut self, nonce: &str) {
+        let Some(index) = self.memory.find(nonce) else {
+            return;
+        };
         if matches!(
-            self.entries.get(nonce),
+            self.memory.get(index),
             Some(Remembered {
-                entry: Entry::Pending { .. },
+                state: State::Pending(_),
                 ..
             })
         ) {
-            self.entries.remove(nonce);
+            self.memory.remove(index);
             self.compact();
         }
     }
 
     /// Nonces remembered now.
     pub(super) fn len(&self) -> usize {
-        self.entries.len()
+        self.memory.live
     }
 
     /// The [`Notice::DedupFull`] due since the last call, if any.
@@ -344,19 +500,25 @@ impl Dedup {
         }
     }
 
+    /// `now` as a [`Stamp`] (the first call sets the epoch; the connection's clock never goes
+    /// back, and an earlier instant would count as the epoch).
+    fn stamp(&mut self, now: Instant) -> Stamp {
+        let epoch = *self.epoch.get_or_insert(now);
+        // Saturates after 584 years.
+        u64::try_from(now.saturating_duration_since(epoch).as_nanos()).unwrap_or(u64::MAX)
+    }
+
     /// The entry `ack` is the latest ack of, if it still is.
-    fn current(&self, ack: &AckRef) -> Option<&Remembered> {
-        self.entries
-            .get(&ack.nonce)
-            .filter(|r| r.ack == Some(ack.id))
+    fn current(&self, ack: AckRef) -> Option<&Remembered> {
+        self.memory.get(ack.index).filter(|r| r.ack == ack.id)
     }
 
     /// Makes room for a new nonce by forgetting the oldest settled one; false when every
     /// remembered nonce is at risk.
     fn evict_settled(&mut self, now: Instant) -> bool {
         while let Some(ack) = self.settled.pop_front() {
-            if self.current(&ack).is_some() {
-                self.entries.remove(&ack.nonce);
+            if self.current(ack).is_some() {
+                self.memory.remove(ack.index);
                 self.evicted += 1;
                 self.compact();
                 self.report_full(now);
@@ -368,12 +530,13 @@ impl Dedup {
 
     /// Acks on the open transport that reached `settle` are settled.
     fn settle_due(&mut self, now: Instant) {
+        let now = self.stamp(now);
         while let Some(front) = self.settling.front() {
-            if now.saturating_duration_since(front.at) < self.settle {
+            if elapsed(now, front.at) < self.settle {
                 break;
             }
             if let Some(sent) = self.settling.pop_front()
-                && self.current(&sent.ack).is_some()
+                && self.current(sent.ack).is_some()
             {
                 self.settled.push_back(sent.ack);
             }
@@ -393,31 +556,32 @@ impl Dedup {
         }
         let later = self.lost.split_off(&slot);
         for (_, ack) in std::mem::replace(&mut self.lost, later) {
-            if self.current(&ack).is_some() {
+            if self.current(ack).is_some() {
                 self.settled.push_back(ack);
             }
         }
         self.compact();
     }
 
-    fn is_live(&self, slot: &Slot) -> bool {
-        self.entries
-            .get(&slot.nonce)
+    fn is_live(&self, slot: Slot) -> bool {
+        self.memory
+            .get(slot.index)
             .is_some_and(|r| r.slot == slot.id)
     }
 
     fn expire(&mut self, now: Instant) {
-        let before = self.entries.len();
-        while let Some(front) = self.order.front() {
+        let now = self.stamp(now);
+        let before = self.memory.live;
+        while let Some(&front) = self.order.front() {
             if self.is_live(front) {
-                if now.saturating_duration_since(front.at) < self.window {
+                if elapsed(now, front.at) < self.window {
                     break;
                 }
-                self.entries.remove(&front.nonce);
+                self.memory.remove(front.index);
             }
             self.order.pop_front();
         }
-        if self.entries.len() < before {
+        if self.memory.live < before {
             self.compact();
         }
     }
@@ -425,20 +589,20 @@ impl Dedup {
     /// Drops stale slots and ack references once they outnumber the live entries (amortised
     /// O(1) per removal), so each queue stays within about twice the capacity.
     fn compact(&mut self) {
-        let bound = 2 * self.entries.len() + 16;
+        let bound = 2 * self.memory.live + 16;
         if self.order.len() > bound {
             let mut order = std::mem::take(&mut self.order);
-            order.retain(|slot| self.is_live(slot));
+            order.retain(|slot| self.is_live(*slot));
             self.order = order;
         }
         if self.settled.len() > bound {
             let mut settled = std::mem::take(&mut self.settled);
-            settled.retain(|ack| self.current(ack).is_some());
+            settled.retain(|ack| self.current(*ack).is_some());
             self.settled = settled;
         }
         if self.lost.len() > bound {
             let mut lost = std::mem::take(&mut self.lost);
-            lost.retain(|_, ack| self.current(ack).is_some());
+            lost.retain(|_, ack| self.current(*ack).is_some());
             self.lost = lost;
         }
     }
@@ -496,6 +660,67 @@ mod tests {
             .filter(|i| matches!(dedup.observe(later, &nonce(*i), 2), Seen::Done(_)))
             .count();
         (suppressed, dedup)
+    }
+
+    #[test]
+    fn nonces_inline_or_boxed_keep_their_bytes() {
+        for len in [0, 1, 16, INLINE - 1, INLINE, INLINE + 1, 64, 300] {
+            let nonce: String = (0..len)
+                .map(|i| char::from(b'a' + (i % 26) as u8))
+                .collect();
+            let kept = NonceBytes::new(&nonce);
+            assert_eq!(kept.as_bytes(), nonce.as_bytes(), "{len}");
+            assert_eq!(
+                matches!(kept, NonceBytes::Inline { .. }),
+                len <= INLINE,
+                "{len}"
+            );
+        }
+        // Multi-byte text is kept byte for byte.
+        assert_eq!(
+            NonceBytes::new("nonce-é-中").as_bytes(),
+            "nonce-é-中".as_bytes()
+        );
+    }
+
+    /// The per-nonce sizes the module docs give (on 64-bit targets).
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn the_layout_is_as_documented() {
+        assert_eq!(size_of::<NonceBytes>(), 24);
+        assert_eq!(size_of::<Option<Remembered>>(), 64);
+        assert_eq!(size_of::<Slot>(), 24);
+        assert_eq!(size_of::<Sent>(), 24);
+        assert_eq!(size_of::<AckRef>(), 16);
+    }
+
+    #[test]
+    fn a_reused_place_is_not_taken_for_the_nonce_that_left_it() {
+        // Capacity 1: B takes the place A's eviction freed; A's admission slot and ack, still
+        // in the queues, must not be read as B's.
+        let long = "x".repeat(40);
+        for (a, b) in [("a", "b"), (long.as_str(), "b"), ("a", long.as_str())] {
+            let mut dedup = Dedup::new(true, WINDOW, 1, false, SETTLE);
+            let t0 = start();
+            assert!(matches!(dedup.observe(t0, a, 1), Seen::New));
+            dedup.complete(a, &ok());
+            dedup.acked(t0, a);
+            let settled = t0 + SETTLE + Duration::from_secs(1);
+            assert!(matches!(dedup.observe(settled, b, 1), Seen::New));
+            assert_eq!(dedup.len(), 1);
+            // A's old slot is the oldest; once A's window is over it goes, B stays.
+            let late = t0 + WINDOW + Duration::from_millis(1);
+            assert!(
+                matches!(dedup.observe(late, b, 1), Seen::Pending),
+                "{a} {b}"
+            );
+            dedup.complete(b, &ok());
+            assert!(matches!(dedup.observe(late, b, 2), Seen::Done(_)));
+            // A was forgotten: new again, and refused room (B is at risk: never acked).
+            assert!(matches!(dedup.observe(late, a, 2), Seen::New));
+            assert!(matches!(dedup.observe(late, a, 2), Seen::New));
+            assert_eq!(dedup.len(), 1);
+        }
     }
 
     #[test]
