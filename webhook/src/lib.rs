@@ -39,6 +39,9 @@
 //!   JSON), bodies up to [`WebhookBuilder::max_body`] (1 MiB, 413), read within
 //!   [`WebhookBuilder::body_timeout`] (10 s, 408); the standalone server also bounds the
 //!   headers with [`WebhookBuilder::header_timeout`] (10 s, then the connection is closed).
+//!   The body of a request refused before it was read whole (405, 415, 413) is still read and
+//!   dropped in the background, for up to 5 s and 64 MiB, so a client still sending it gets
+//!   the answer instead of a connection reset.
 //! - A bad signature is answered 401, an undecryptable or malformed body 400, both with the
 //!   reason in the JSON body, never a handler run, and counted by reason in [`WebhookStats`].
 //! - Handlers run as tokio tasks, at most `max_in_flight` at once (64; past it 503 with

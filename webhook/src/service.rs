@@ -11,14 +11,71 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use bytes::{Buf, BufMut};
 use http::header::{CONTENT_LENGTH, CONTENT_TYPE, HeaderName, HeaderValue};
 use http_body::Body;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::{BodyExt, Full};
 use open_event_core::connection::Outcome;
 use open_event_core::webhook::{Completion, Delivery, Endpoint, Request, Response, Step, Waiter};
 use tokio::sync::{Notify, oneshot};
 
 use crate::Dispatcher;
+
+/// How long, and how many bytes of it, the body of a refused request is still read after the
+/// answer. A connection closed with unread data is reset, and a client still writing its body
+/// then loses the answer (a 413 became "connection reset"); servers linger for this reason.
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+const DRAIN_BYTES: usize = 64 * 1024 * 1024;
+
+/// A body read up to the limit.
+enum BodyRead<B> {
+    Read(Bytes),
+    /// Past the limit: the rest of the body, still to be drained.
+    TooLarge(Pin<Box<B>>),
+    /// The body failed (the client went away or broke the framing).
+    Failed,
+}
+
+/// Reads `body` whole if it has at most `limit` bytes.
+async fn read_body<B: Body>(mut body: Pin<Box<B>>, limit: usize) -> BodyRead<B> {
+    let mut read = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let Ok(frame) = frame else {
+            return BodyRead::Failed;
+        };
+        // Trailers carry nothing the endpoint reads.
+        if let Ok(data) = frame.into_data() {
+            if read.len().saturating_add(data.remaining()) > limit {
+                return BodyRead::TooLarge(body);
+            }
+            read.put(data);
+        }
+    }
+    BodyRead::Read(Bytes::from(read))
+}
+
+/// Reads and drops what is left of a refused request's body, in the background, for at most
+/// [`DRAIN_TIME`] and [`DRAIN_BYTES`], so the answer reaches the client.
+fn drain_later<B>(mut body: Pin<Box<B>>)
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+{
+    tokio::spawn(async move {
+        let drain = async {
+            let mut dropped = 0usize;
+            while let Some(Ok(frame)) = body.frame().await {
+                if let Some(data) = frame.data_ref() {
+                    dropped = dropped.saturating_add(data.remaining());
+                    if dropped > DRAIN_BYTES {
+                        return;
+                    }
+                }
+            }
+        };
+        let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+    });
+}
 
 /// The HTTP response type of the service.
 pub type HttpResponse = http::Response<Full<Bytes>>;
@@ -62,7 +119,8 @@ impl Shared {
     /// Answers one request.
     pub(crate) async fn respond<B>(self: Arc<Self>, request: http::Request<B>) -> HttpResponse
     where
-        B: Body,
+        B: Body + Send + 'static,
+        B::Data: Send,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
         let started = Instant::now();
@@ -83,18 +141,20 @@ impl Shared {
                 .check_head(method, content_type, content_length)
             {
                 drop(state);
+                drain_later(Box::pin(body));
                 return finish(response, started);
             }
             state.endpoint.limits().body_limit()
         };
-        let read = tokio::time::timeout(self.body_timeout, Limited::new(body, limit).collect());
+        let read = tokio::time::timeout(self.body_timeout, read_body(Box::pin(body), limit));
         let bytes = match read.await {
-            Ok(Ok(collected)) => collected.to_bytes(),
-            Ok(Err(err)) if err.is::<LengthLimitError>() => {
+            Ok(BodyRead::Read(bytes)) => bytes,
+            Ok(BodyRead::TooLarge(rest)) => {
+                drain_later(rest);
                 let response = self.lock().endpoint.body_too_large();
                 return finish(response, started);
             }
-            Ok(Err(_)) => return finish(self.lock().endpoint.body_unread(None), started),
+            Ok(BodyRead::Failed) => return finish(self.lock().endpoint.body_unread(None), started),
             Err(_) => {
                 let response = self.lock().endpoint.body_unread(Some(self.body_timeout));
                 return finish(response, started);
