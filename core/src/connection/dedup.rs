@@ -183,30 +183,38 @@ struct Sent {
 struct Memory {
     table: HashTable<u32>,
     entries: Vec<Option<Remembered>>,
+    /// The indices of the empty places in `entries`.
     free: Vec<u32>,
-    live: usize,
     hasher: RandomState,
 }
 
 impl Memory {
+    /// Nonces remembered now: every place not free.
+    fn len(&self) -> usize {
+        self.entries.len() - self.free.len()
+    }
+
     fn find(&self, nonce: &str) -> Option<u32> {
         let nonce = nonce.as_bytes();
         let entries = &self.entries;
         self.table
             .find(self.hasher.hash_one(nonce), |&index| {
-                slot_of(entries, index).is_some_and(|r| r.nonce.as_bytes() == nonce)
+                entry_at(entries, index).is_some_and(|r| r.nonce.as_bytes() == nonce)
             })
             .copied()
     }
 
     fn get(&self, index: u32) -> Option<&Remembered> {
-        slot_of(&self.entries, index)
+        entry_at(&self.entries, index)
     }
 
     fn get_mut(&mut self, index: u32) -> Option<&mut Remembered> {
-        self.entries
-            .get_mut(usize::try_from(index).ok()?)
-            .and_then(Option::as_mut)
+        self.place_mut(index).and_then(Option::as_mut)
+    }
+
+    /// The place at `index`, empty or not.
+    fn place_mut(&mut self, index: u32) -> Option<&mut Option<Remembered>> {
+        self.entries.get_mut(usize::try_from(index).ok()?)
     }
 
     /// Remembers a nonce not remembered yet, as pending; returns its index.
@@ -219,10 +227,7 @@ impl Memory {
         };
         let index = match self.free.pop() {
             Some(index) => {
-                if let Some(place) = usize::try_from(index)
-                    .ok()
-                    .and_then(|i| self.entries.get_mut(i))
-                {
+                if let Some(place) = self.place_mut(index) {
                     *place = Some(entry);
                 }
                 index
@@ -241,24 +246,19 @@ impl Memory {
             ..
         } = self;
         table.insert_unique(hasher.hash_one(nonce.as_bytes()), index, |&i| {
-            slot_of(entries, i).map_or(0, |r| hasher.hash_one(r.nonce.as_bytes()))
+            entry_at(entries, i).map_or(0, |r| hasher.hash_one(r.nonce.as_bytes()))
         });
-        self.live += 1;
         index
     }
 
     /// Forgets the entry at `index`; returns it.
     fn remove(&mut self, index: u32) -> Option<Remembered> {
-        let removed = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.entries.get_mut(i))
-            .and_then(Option::take)?;
+        let removed = self.place_mut(index).and_then(Option::take)?;
         let hash = self.hasher.hash_one(removed.nonce.as_bytes());
         if let Ok(found) = self.table.find_entry(hash, |&i| i == index) {
             found.remove();
         }
         self.free.push(index);
-        self.live -= 1;
         Some(removed)
     }
 }
@@ -268,7 +268,9 @@ fn elapsed(now: Stamp, then: Stamp) -> Duration {
     Duration::from_nanos(now.saturating_sub(then))
 }
 
-fn slot_of(entries: &[Option<Remembered>], index: u32) -> Option<&Remembered> {
+/// The entry at `index` of `entries` (a free function so that `find`'s and `insert`'s closures
+/// borrow `entries` alone, beside the table).
+fn entry_at(entries: &[Option<Remembered>], index: u32) -> Option<&Remembered> {
     entries
         .get(usize::try_from(index).ok()?)
         .and_then(Option::as_ref)
@@ -368,7 +370,7 @@ impl Dedup {
             self.pass_over(slot);
             return seen;
         }
-        if self.memory.live >= self.capacity && !self.evict_settled(now) {
+        if self.memory.len() >= self.capacity && !self.evict_settled(now) {
             self.unremembered += 1;
             self.report_full(now);
             return Seen::New;
@@ -476,7 +478,7 @@ impl Dedup {
 
     /// Nonces remembered now.
     pub(super) fn len(&self) -> usize {
-        self.memory.live
+        self.memory.len()
     }
 
     /// The [`Notice::DedupFull`] due since the last call, if any.
@@ -571,7 +573,7 @@ impl Dedup {
 
     fn expire(&mut self, now: Instant) {
         let now = self.stamp(now);
-        let before = self.memory.live;
+        let before = self.memory.len();
         while let Some(&front) = self.order.front() {
             if self.is_live(front) {
                 if elapsed(now, front.at) < self.window {
@@ -581,7 +583,7 @@ impl Dedup {
             }
             self.order.pop_front();
         }
-        if self.memory.live < before {
+        if self.memory.len() < before {
             self.compact();
         }
     }
@@ -589,7 +591,7 @@ impl Dedup {
     /// Drops stale slots and ack references once they outnumber the live entries (amortised
     /// O(1) per removal), so each queue stays within about twice the capacity.
     fn compact(&mut self) {
-        let bound = 2 * self.memory.live + 16;
+        let bound = 2 * self.memory.len() + 16;
         if self.order.len() > bound {
             let mut order = std::mem::take(&mut self.order);
             order.retain(|slot| self.is_live(*slot));
