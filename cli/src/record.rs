@@ -10,7 +10,6 @@ use open_event_core::model::{
 use std::borrow::Cow;
 
 use serde::Serialize;
-use serde::de::IgnoredAny;
 use serde_json::Value;
 
 use crate::style::{Palette, rfc3339};
@@ -45,9 +44,11 @@ struct Head<'r> {
 }
 
 impl<'a> EventRecord<'a> {
-    /// The record of any event: its data is checked against the JSON grammar.
+    /// The record of any event: its data is checked against the JSON grammar (the core's own
+    /// check, [`Event::check_json`]).
     pub(crate) fn new(event: &'a Event) -> Self {
-        Self::with_data(event, json_one_line(&event.data))
+        let is_json = !event.data.is_empty() && event.check_json().is_ok();
+        Self::with_data(event, is_json.then(|| one_line(&event.data)))
     }
 
     /// The record of an event the core delivered (a connection or the webhook endpoint): the
@@ -113,13 +114,6 @@ fn error_line(message: &str) -> String {
     let mut line = serde_json::json!({ "error": message }).to_string();
     line.push('\n');
     line
-}
-
-/// `data` as one line of JSON text when it is JSON (any JSON value, by the grammar: numbers of
-/// any size, key order and duplicate keys as sent; see [`one_line`]); `None` when it is not.
-pub(crate) fn json_one_line(data: &str) -> Option<Cow<'_, str>> {
-    serde_json::from_str::<IgnoredAny>(data).ok()?;
-    Some(one_line(data))
 }
 
 /// Valid JSON text on one line: a line break can stand only between tokens (JSON strings hold
@@ -273,6 +267,12 @@ mod tests {
         assert_eq!(v["data"], "not json");
     }
 
+    /// The record's `data` of an event with this data text.
+    fn record_data(data: &str) -> Option<String> {
+        let e = event("kso.x", "y", data);
+        EventRecord::new(&e).data.map(Cow::into_owned)
+    }
+
     #[test]
     fn json_data_is_the_senders_text_in_one_line() {
         // Key order, number spelling, escapes and duplicate keys as sent; no `Value` round
@@ -281,12 +281,12 @@ mod tests {
         let e = event("kso.x", "y", data);
         let line = EventRecord::new(&e).to_line();
         assert!(line.ends_with(&format!(",\"data\":{data}}}\n")), "{line}");
-        assert!(matches!(json_one_line(data), Some(Cow::Borrowed(_))));
+        assert!(matches!(EventRecord::new(&e).data, Some(Cow::Borrowed(_))));
         // A line break between tokens becomes a space, so the record stays one line; the rest
         // of the spacing is kept as sent.
         let pretty = "{\n  \"b\" : [ 1, 2 ],\r\n\t\"a\": \"x y\\\" z\"\n}\n";
         assert_eq!(
-            json_one_line(pretty).as_deref(),
+            record_data(pretty).as_deref(),
             Some("{   \"b\" : [ 1, 2 ],  \t\"a\": \"x y\\\" z\" } ")
         );
         let e = event("kso.x", "y", pretty);
@@ -295,11 +295,11 @@ mod tests {
         let v: Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["data"], serde_json::json!({"b": [1, 2], "a": "x y\" z"}));
         // A scalar is JSON too, and so is text of any script.
-        assert_eq!(json_one_line(" 42 ").as_deref(), Some(" 42 "));
+        assert_eq!(record_data(" 42 ").as_deref(), Some(" 42 "));
         let cjk = "{ \"é\" :\n\"中 文\" }";
-        assert_eq!(json_one_line(cjk).as_deref(), Some("{ \"é\" : \"中 文\" }"));
+        assert_eq!(record_data(cjk).as_deref(), Some("{ \"é\" : \"中 文\" }"));
         // Trailing garbage is not JSON: printed as a string.
-        assert_eq!(json_one_line("{} x"), None);
+        assert_eq!(record_data("{} x"), None);
         // A delivered event's data is JSON already: the same text, without parsing it again.
         let e = event("kso.x", "y", pretty);
         assert_eq!(
@@ -309,7 +309,7 @@ mod tests {
         let e = event("kso.x", "y", "");
         let line = EventRecord::delivered(&e).to_line();
         assert!(line.ends_with(",\"data\":\"\"}\n"), "{line}");
-        assert_eq!(json_one_line(""), None);
+        assert_eq!(record_data(""), None);
     }
 
     #[test]
