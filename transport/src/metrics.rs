@@ -318,7 +318,6 @@ mod enabled {
 
     /// The label value for an event code (bounded, see the module docs).
     pub(crate) fn code_label(code: &str) -> &'static str {
-        static CODES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
         thread_local! {
             // The last code this thread labelled: a burst of one code skips the lock and the
             // hash (twice per event, on the loop's thread).
@@ -331,7 +330,7 @@ mod enabled {
         if !code.is_empty() && last == code {
             return last;
         }
-        let label = known_label(&CODES, code);
+        let label = known_label(code);
         if label != "other" {
             LAST.set(label);
         }
@@ -339,8 +338,9 @@ mod enabled {
     }
 
     /// The kept label of `code`, kept now if there is room, else `other`.
-    fn known_label(codes: &Mutex<Option<HashSet<&'static str>>>, code: &str) -> &'static str {
-        let mut codes = codes.lock().unwrap_or_else(PoisonError::into_inner);
+    fn known_label(code: &str) -> &'static str {
+        static CODES: Mutex<Option<HashSet<&'static str>>> = Mutex::new(None);
+        let mut codes = CODES.lock().unwrap_or_else(PoisonError::into_inner);
         let codes = codes.get_or_insert_with(HashSet::new);
         if let Some(known) = codes.get(code) {
             return known;
