@@ -36,7 +36,8 @@ enum BodyRead<B> {
     Failed,
 }
 
-/// Reads `body` whole if it has at most `limit` bytes.
+/// Reads `body` whole if it has at most `limit` bytes. (Not `http_body_util::Limited`: it
+/// drops the body at the limit, and the rest must still be drained.)
 async fn read_body<B: Body>(mut body: Pin<Box<B>>, limit: usize) -> BodyRead<B> {
     let mut read = Vec::new();
     while let Some(frame) = body.frame().await {
