@@ -38,28 +38,28 @@ pub fn client_request(
         HeaderValue::from_static(USER_AGENT),
     );
     for (name, value) in request.headers(date).iter() {
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| TransportError::Request(format!("header name {name}: {e}")))?;
-        // The value is not shown: it carries the signature.
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            TransportError::Request(format!(
-                "header {name} holds characters HTTP does not allow"
-            ))
-        })?;
+        let (name, value) = header(name, value)?;
         headers.insert(name, value);
     }
     for (name, value) in request.extra_headers() {
         // Checked by the config's build; mapped again here only to fit http's types.
-        let name = HeaderName::from_bytes(name.as_bytes())
-            .map_err(|e| TransportError::Request(format!("header name {name}: {e}")))?;
-        let value = HeaderValue::from_str(value).map_err(|_| {
-            TransportError::Request(format!(
-                "header {name} holds characters HTTP does not allow"
-            ))
-        })?;
+        let (name, value) = header(name, value)?;
         headers.append(name, value);
     }
     Ok(req)
+}
+
+/// One header in http's types. The value is never shown in the error: the signed headers
+/// carry the signature.
+fn header(name: &str, value: &str) -> Result<(HeaderName, HeaderValue), TransportError> {
+    let name = HeaderName::from_bytes(name.as_bytes())
+        .map_err(|e| TransportError::Request(format!("header name {name}: {e}")))?;
+    let value = HeaderValue::from_str(value).map_err(|_| {
+        TransportError::Request(format!(
+            "header {name} holds characters HTTP does not allow"
+        ))
+    })?;
+    Ok((name, value))
 }
 
 /// The WebSocket settings every runtime uses: messages and frames up to 16 MiB, a 16 KiB read
